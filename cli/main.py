@@ -1,0 +1,86 @@
+"""The ``maskkit`` command: a click group that loads each command's module only when it runs.
+
+Commands are looked up lazily so that ``maskkit --help`` and the report commands never pay for
+``import torch``; every library error is turned into one line on stderr here, in one place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+
+from maskkit._version import __version__
+
+#: command name -> "module:attribute" inside maskkit_cli. One line per command.
+COMMANDS: dict[str, str] = {
+    "convert": "maskkit_cli.convert:convert",
+    "diff": "maskkit_cli.diff:diff",
+    "info": "maskkit_cli.info:info",
+    "verify": "maskkit_cli.verify:verify",
+}
+
+EXIT_ERROR = 1
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module on first use, and reports library errors in one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from maskkit.errors import MaskkitError
+
+        try:
+            return super().invoke(ctx)
+        except MaskkitError as exc:
+            if debugging(ctx):
+                raise
+            click.echo(f"maskkit: error: {exc}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except BrokenPipeError:
+            # The reader went away (| head): end quietly, as a process killed by SIGPIPE would.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(128 + signal.SIGPIPE)
+        except KeyboardInterrupt:
+            click.echo("maskkit: interrupted", err=True)
+            ctx.exit(130)
+
+
+def debugging(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.params or {}).get("debug")) or os.environ.get("MASKKIT_DEBUG") == "1"
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="maskkit")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors (also MASKKIT_DEBUG=1).")
+def cli(debug: bool) -> None:
+    """Pruning masks as files: score, mask, shuffle, reinit, train and eval as pipeline stages.
+
+    Every stage reads one artifact (a path, or stdin) and writes one (-o PATH, or stdout):
+
+    \b
+      maskkit score --model lenet300 --method snip --dataset mnist \\
+        | maskkit mask --sparsity 0.9 | maskkit shuffle --seed 1 > m.safetensors
+      maskkit info m.safetensors
+
+    Run 'maskkit COMMAND --help' for a command's options and an example.
+    """
+
+
+def main() -> None:
+    cli(prog_name="maskkit")

@@ -1,0 +1,93 @@
+"""Options shared by several commands, defined once so that they read the same everywhere."""
+
+from __future__ import annotations
+
+import click
+
+input_argument = click.argument("input", required=False, default="-", metavar="[INPUT]")
+"""The input artifact: a path, or '-' / nothing for stdin."""
+
+output_option = click.option(
+    "-o",
+    "--output",
+    default=None,
+    metavar="PATH",
+    help="Write the artifact here (atomically) instead of stdout.",
+)
+
+json_option = click.option(
+    "as_json",
+    "--json",
+    is_flag=True,
+    help="Print one JSON document for programs instead of a table.",
+)
+
+
+def _parse_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    import json
+
+    parsed = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx=ctx, param=param)
+        try:
+            parsed[key] = json.loads(text)
+        except ValueError:
+            parsed[key] = text  # a bare string such as basic or bottleneck
+    return parsed
+
+
+def _parse_shape(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(x) for x in value.replace("x", ",").split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a shape like 3,32,32", ctx=ctx, param=param
+        ) from None
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(
+            f"{value!r}: every dimension must be positive", ctx=ctx, param=param
+        )
+    return shape
+
+
+def model_options(required: bool = False):
+    """--model, --model-arg, --input-shape and --num-classes, in that order."""
+
+    def decorate(f):
+        f = click.option(
+            "--num-classes",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Output classes (default: the dataset's, else the model's).",
+        )(f)
+        f = click.option(
+            "--input-shape",
+            callback=_parse_shape,
+            default=None,
+            metavar="C,H,W",
+            help="Input shape without the batch dimension (default: the dataset's, else the model's).",
+        )(f)
+        f = click.option(
+            "--model-arg",
+            "model_arg",
+            multiple=True,
+            callback=_parse_pairs,
+            metavar="KEY=VALUE",
+            help="Extra model constructor argument (repeatable; VALUE parsed as JSON when it can be).",
+        )(f)
+        return click.option(
+            "--model",
+            "model",
+            required=required,
+            default=None,
+            metavar="NAME",
+            help="A registered model (see 'maskkit models') or package.module:callable returning an nn.Module.",
+        )(f)
+
+    return decorate

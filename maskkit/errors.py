@@ -1,0 +1,47 @@
+"""The exceptions maskkit raises for problems a user can fix.
+
+Every message is one line that names the file (or option) and what is wrong with it: the CLI
+prints ``maskkit: error: <message>`` and exits 1, so the message is all the user sees. Anything
+that is not a :class:`MaskkitError` is a bug and keeps its traceback.
+
+The conformance manifest (``fixtures/format/manifest.json``) names these classes, so renaming one
+is a format-level change.
+"""
+
+from __future__ import annotations
+
+
+class MaskkitError(Exception):
+    """A problem with the user's input, options or environment (exit code 1)."""
+
+
+class FormatError(MaskkitError):
+    """The bytes are not a well-formed safetensors file or maskkit artifact."""
+
+
+class VersionError(FormatError):
+    """The artifact declares a format major version this reader does not know."""
+
+
+class IntegrityError(FormatError):
+    """The artifact is well formed but its recorded counts or content hash disagree with its tensors."""
+
+
+class KindError(MaskkitError):
+    """The artifact is valid but of the wrong kind for the operation (a scores file given to train)."""
+
+
+class ModelMismatchError(MaskkitError):
+    """An artifact's tensors do not fit a model: missing or unexpected names, or other shapes."""
+
+
+class OptionError(MaskkitError):
+    """An option value is out of range or unknown (the message lists what is accepted)."""
+
+
+class DataError(MaskkitError):
+    """A dataset is missing, corrupt or too small; the message says where maskkit looked."""
+
+
+class TrainingError(MaskkitError):
+    """Training cannot go on: NaN loss, or a checkpoint folder that belongs to another run."""
