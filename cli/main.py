@@ -10,6 +10,7 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -21,6 +22,13 @@ COMMANDS: dict[str, str] = {
     "convert": "maskkit_cli.convert:convert",
     "diff": "maskkit_cli.diff:diff",
     "info": "maskkit_cli.info:info",
+    "init": "maskkit_cli.init:init",
+    "list": "maskkit_cli.catalog:catalog",
+    "mask": "maskkit_cli.mask:mask",
+    "reinit": "maskkit_cli.reinit:reinit",
+    "rewind": "maskkit_cli.rewind:rewind",
+    "score": "maskkit_cli.score:score",
+    "shuffle": "maskkit_cli.shuffle:shuffle",
     "verify": "maskkit_cli.verify:verify",
 }
 
@@ -83,4 +91,17 @@ def cli(debug: bool) -> None:
 
 
 def main() -> None:
+    warnings.showwarning = _show_warning
     cli(prog_name="maskkit")
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    from maskkit.errors import MaskkitWarning
+
+    if issubclass(category, MaskkitWarning):
+        click.echo(f"maskkit: warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, *args, **kwargs)

@@ -87,7 +87,7 @@ def model_options(required: bool = False):
             required=required,
             default=None,
             metavar="NAME",
-            help="A registered model (see 'maskkit models') or package.module:callable returning an nn.Module.",
+            help="A registered model (see 'maskkit list') or package.module:callable returning an nn.Module.",
         )(f)
 
     return decorate

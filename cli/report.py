@@ -21,7 +21,7 @@ class KeyValues:
 
 @dataclass
 class Lines:
-    title: str
+    title: str  # "" for bare lines
     lines: list[str]
 
 
@@ -51,11 +51,15 @@ def emit(document: Any, report: Report, *, as_json: bool) -> None:
     """Write ``document`` as JSON (``--json``) or ``report`` for people, to stdout."""
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
-    elif sys.stdout.isatty():
+    elif stdout_is_terminal():
         _rich(report)
     else:
         sys.stdout.write(render_plain(report))
     sys.stdout.flush()
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def render_plain(report: Report) -> str:
@@ -64,6 +68,8 @@ def render_plain(report: Report) -> str:
         if isinstance(block, KeyValues):
             width = max((len(k) for k, _ in block.pairs), default=0)
             out += [f"{k + ':':<{width + 1}} {v}" for k, v in block.pairs]
+        elif isinstance(block, Lines) and not block.title:
+            out += block.lines
         elif isinstance(block, Lines):
             out.append(f"{block.title}:")
             out += [f"  {line}" for line in block.lines]
@@ -107,9 +113,11 @@ def _rich(report: Report) -> None:
                 grid.add_row(k, v)
             console.print(grid)
         elif isinstance(block, Lines):
-            console.print(f"[bold]{block.title}[/bold]")
+            if block.title:
+                console.print(f"[bold]{block.title}[/bold]")
+            indent = "  " if block.title else ""
             for text in block.lines:
-                console.print(f"  {text}", highlight=False, markup=False)
+                console.print(f"{indent}{text}", highlight=False, markup=False)
         else:
             table = RichTable(
                 title=block.title or None,

@@ -25,7 +25,7 @@ def is_stdin(path: str | None) -> bool:
     return path in (None, "-")
 
 
-def read_input(path: str | None) -> tuple[bytearray, str]:
+def read_input(path: str | None) -> tuple[bytes, str]:
     """The bytes of the input artifact and the name to use for it in messages."""
     from maskkit.format import read_file
 
@@ -39,7 +39,7 @@ def read_input(path: str | None) -> tuple[bytearray, str]:
     data = stdin.buffer.read()
     if not data:
         raise MaskkitError(f"{STDIN_NAME}: empty input: the upstream stage produced nothing")
-    return bytearray(data), STDIN_NAME
+    return data, STDIN_NAME
 
 
 def load_input(path: str | None, kind: str | Sequence[str] | None = None) -> Artifact:

@@ -40,7 +40,7 @@ def verify(files: tuple[str, ...], as_json: bool) -> None:
             continue
         results.append(
             {
-                "file": path,
+                "file": name,
                 "ok": True,
                 "kind": artifact.kind,
                 "model": artifact.model.name,
@@ -50,7 +50,7 @@ def verify(files: tuple[str, ...], as_json: bool) -> None:
             }
         )
     lines = [_line(r) for r in results]
-    emit(results, Report([Lines("verify", lines)]), as_json=as_json)
+    emit(results, Report([Lines("", lines)]), as_json=as_json)
     if not all(r["ok"] for r in results):
         click.get_current_context().exit(EXIT_FAILED)
 

@@ -45,3 +45,7 @@ class DataError(MaskkitError):
 
 class TrainingError(MaskkitError):
     """Training cannot go on: NaN loss, or a checkpoint folder that belongs to another run."""
+
+
+class MaskkitWarning(UserWarning):
+    """A result that is valid but probably not what was meant (the CLI prints it on stderr)."""

@@ -17,6 +17,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "check_fits",
             "expect_kind",
             "load",
+            "save",
         ],
         "maskkit.format.files": ["read_file", "read_header", "read_metadata", "write_atomic"],
         "maskkit.format.metadata": [

@@ -73,7 +73,7 @@ class Artifact:
         """The tensors the per-layer counts describe (all of them, except for weights)."""
         return list(self.arrays)
 
-    def _kept(self, array: np.ndarray) -> int:
+    def _kept(self, name: str) -> int:
         raise NotImplementedError
 
     def _check_arrays(self) -> None:
@@ -82,7 +82,7 @@ class Artifact:
     @cached_property
     def layers(self) -> dict[str, LayerCount]:
         return {
-            name: LayerCount(tuple(self.arrays[name].shape), self._kept(self.arrays[name]))
+            name: LayerCount(tuple(self.arrays[name].shape), self._kept(name))
             for name in sorted(self.layer_names)
         }
 
@@ -122,10 +122,10 @@ class Artifact:
         )
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The tensors as torch tensors sharing memory with the artifact."""
+        """The tensors as new torch tensors (the artifact's own arrays are never handed out)."""
         import torch
 
-        return {name: torch.from_numpy(a) for name, a in self.arrays.items()}
+        return {name: torch.from_numpy(np.array(a)) for name, a in self.arrays.items()}
 
     def derive(self: A, record: StageRecord, **changes: Any) -> A:
         """A new artifact of the same kind with ``record`` appended to the provenance chain.
@@ -191,8 +191,9 @@ class Mask(Artifact):
             if a.dtype != np.bool_:
                 raise TypeError(f"mask tensor {name!r} must be bool, not {a.dtype}")
 
-    def _kept(self, array: np.ndarray) -> int:
-        return int(np.count_nonzero(array))
+    def _kept(self, name: str) -> int:
+        # Popcount of the packed bits (needed for the hash anyway) beats scanning the bytes.
+        return int(np.bitwise_count(self._packed[name]).sum())
 
     @cached_property
     def _packed(self) -> dict[str, np.ndarray]:
@@ -239,6 +240,25 @@ class Mask(Artifact):
                 param.mul_(keep.to(device=param.device, dtype=param.dtype))
         return model
 
+    # The ablations as methods, for the Python API; maskkit.stages holds the implementations.
+    def shuffle(self, seed: int) -> Mask:
+        """This mask with each layer permuted at random (see :func:`maskkit.stages.shuffle`)."""
+        from maskkit import stages
+
+        return stages.shuffle(self, seed)
+
+    def reinit(self, seed: int) -> Mask:
+        """This mask, trained from a fresh initialisation (see :func:`maskkit.stages.reinit`)."""
+        from maskkit import stages
+
+        return stages.reinit(self, seed)
+
+    def rewind(self, to: str | os.PathLike[str]) -> Mask:
+        """This mask, trained from the weights file ``to`` (see :func:`maskkit.stages.rewind`)."""
+        from maskkit import stages
+
+        return stages.rewind(self, to)
+
 
 class Scores(Artifact):
     """Pruning scores: one float32 tensor per prunable parameter; higher = keep.
@@ -253,8 +273,15 @@ class Scores(Artifact):
             if a.dtype != np.float32:
                 raise TypeError(f"scores tensor {name!r} must be float32, not {a.dtype}")
 
-    def _kept(self, array: np.ndarray) -> int:
+    def _kept(self, name: str) -> int:
+        array = self.arrays[name]
         return int(array.size - np.count_nonzero(np.isneginf(array)))
+
+    def to_mask(self, sparsity: float | None = None, **options: Any) -> Mask:
+        """The mask these scores imply (see :func:`maskkit.stages.make_mask` for ``options``)."""
+        from maskkit import stages
+
+        return stages.make_mask(self, sparsity, **options)
 
 
 class Weights(Artifact):
@@ -281,8 +308,8 @@ class Weights(Artifact):
     def layer_names(self) -> list[str]:
         return self.prunable
 
-    def _kept(self, array: np.ndarray) -> int:
-        return int(np.count_nonzero(array))
+    def _kept(self, name: str) -> int:
+        return int(np.count_nonzero(self.arrays[name]))
 
     def _extra_metadata(self) -> dict[str, Any]:
         return {"training": self.training}
@@ -301,6 +328,11 @@ class Weights(Artifact):
 
 
 KIND_CLASSES: dict[str, type[Artifact]] = {"mask": Mask, "scores": Scores, "weights": Weights}
+
+
+def save(artifact: Artifact, path: str | os.PathLike[str]) -> None:
+    """Write ``artifact`` to ``path`` atomically (same as ``artifact.save(path)``)."""
+    artifact.save(path)
 
 
 def check_fits(
@@ -407,12 +439,7 @@ def _build(meta: Metadata, header: container.Header, buffer: Any, *, source: str
                 _check_padding(entry.name, bits, count.numel, source)
             else:
                 expect(entry, "BOOL", count.shape)
-                as_bytes = raw(entry).view(np.uint8)
-                if as_bytes.size and as_bytes.max() > 1:
-                    raise FormatError(
-                        f"{source}: mask tensor {entry.name!r} holds values other than 0 and 1"
-                    )
-                arrays[entry.name] = as_bytes.view(np.bool_)
+                arrays[entry.name] = raw(entry)
         else:
             if count is not None:
                 expect(entry, "F32" if meta.kind == "scores" else entry.dtype, count.shape)
@@ -420,6 +447,8 @@ def _build(meta: Metadata, header: container.Header, buffer: Any, *, source: str
             if meta.kind == "scores" and np.isnan(arrays[entry.name]).any():
                 raise FormatError(f"{source}: scores tensor {entry.name!r} contains NaN")
 
+    if meta.kind == "mask" and meta.encoding == "bool":
+        _check_bool_bytes(buffer, header, source)
     common = {"model": meta.model, "init": meta.init, "provenance": meta.provenance}
     if meta.kind == "mask":
         artifact: Artifact = Mask(arrays, encoding=meta.encoding or "bool", **common)
@@ -443,6 +472,15 @@ def _build(meta: Metadata, header: container.Header, buffer: Any, *, source: str
             f"the header records {meta.content_hash} (the file is corrupt or was edited)"
         )
     return artifact
+
+
+def _check_bool_bytes(buffer: Any, header: container.Header, source: str) -> None:
+    # Every tensor of a bool mask is BOOL, so one pass over the whole data section suffices.
+    data = np.frombuffer(buffer, dtype=np.uint8, offset=header.data_start)
+    if data.size and data.max() > 1:
+        at = header.data_start + int(np.argmax(data > 1))
+        entry = next(e for e in header.tensors.values() if e.start <= at - header.data_start < e.end)
+        raise FormatError(f"{source}: mask tensor {entry.name!r} holds values other than 0 and 1")
 
 
 def _check_padding(name: str, bits: np.ndarray, numel: int, source: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,24 +30,11 @@ def _file_errors(name: str):
         raise FormatError(f"{name}: permission denied") from None
 
 
-def read_file(path: str | os.PathLike[str], *, name: str | None = None) -> bytearray:
-    """Read a whole file into a writable buffer (so that arrays over it are writable)."""
+def read_file(path: str | os.PathLike[str], *, name: str | None = None) -> bytes:
+    """Read a whole file (regular, FIFO or /dev/fd/N) into memory."""
     name = name or os.fspath(path)
     with _file_errors(name), open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            # A FIFO or /dev/fd/N from process substitution has no size to preallocate.
-            return bytearray(f.read())
-        buffer = bytearray(st.st_size)
-        view = memoryview(buffer)
-        done = 0
-        while done < len(buffer):
-            n = f.readinto(view[done:])
-            if not n:
-                break
-            done += n
-        view.release()
-        return buffer if done == len(buffer) else buffer[:done]
+        return f.read()
 
 
 def read_header(source: Source, *, name: str | None = None) -> container.Header:

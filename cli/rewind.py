@@ -1,0 +1,36 @@
+"""``maskkit rewind``: point a mask's init reference at a weights file (lottery-ticket rewinding)."""
+
+from __future__ import annotations
+
+import click
+
+from maskkit_cli.options import input_argument, output_option
+from maskkit_cli.stage_io import run_stage
+
+
+@click.command()
+@input_argument
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="WEIGHTS",
+    help="Weights file to start training from (a maskkit weights artifact or plain safetensors).",
+)
+@output_option
+def rewind(input: str, to: str, output: str | None) -> None:
+    """Make training under this mask start from the weights in WEIGHTS.
+
+    The mask records the file's path and SHA-256; 'maskkit train' refuses a file whose hash
+    differs. Rewinding to the weights of step k of the dense run is lottery-ticket rewinding.
+
+    \b
+    Example:
+      maskkit train --save-at 500 -o dense.safetensors dense-init.safetensors
+      maskkit score --method magnitude dense.safetensors | maskkit mask --sparsity 0.8 \\
+        | maskkit rewind --to dense_step500.safetensors | maskkit train > ticket.safetensors
+    """
+    from maskkit import stages
+    from maskkit_cli.streams import load_input
+
+    run_stage(output, lambda: stages.rewind(load_input(input, kind="mask"), to))

@@ -1,0 +1,244 @@
+"""``maskkit score``: score every prunable weight of a model (higher = keep)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from maskkit_cli.options import input_argument, model_options, output_option
+from maskkit_cli.stage_io import run_stage
+from maskkit_cli.streams import read_input
+
+
+@click.command()
+@input_argument
+@click.option(
+    "--method",
+    required=True,
+    metavar="NAME",
+    help="random, magnitude, snip, grasp, grasp-abs or synflow (see spec/methods/).",
+)
+@model_options()
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the model's initialisation (with --model), of the scoring examples, and of random scores.",
+)
+@click.option(
+    "--dataset",
+    default=None,
+    metavar="NAME",
+    help="Scoring data for snip/grasp (default: the model's dataset).",
+)
+@click.option("--data-dir", default=None, metavar="DIR", help="Where the dataset's files are.")
+@click.option(
+    "--samples-per-class",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="snip/grasp: examples of every class to score on (class-balanced, no augmentation).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="snip/grasp: examples per forward pass.",
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="grasp: logits are divided by this (default 200).",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="synflow: pruning rounds (default 100).",
+)
+@click.option(
+    "--sparsity",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="synflow: the sparsity its iterative pruning aims at; mask at the same sparsity.",
+)
+@click.option(
+    "--mask",
+    "current_mask",
+    default=None,
+    metavar="MASK",
+    help="Score under this mask: its pruned weights get -inf and stay pruned (iterative pruning).",
+)
+@output_option
+def score(
+    input: str,
+    method: str,
+    model: str | None,
+    model_arg: dict,
+    input_shape: tuple[int, ...] | None,
+    num_classes: int | None,
+    seed: int,
+    dataset: str | None,
+    data_dir: str | None,
+    samples_per_class: int,
+    batch_size: int | None,
+    temperature: float | None,
+    rounds: int | None,
+    sparsity: float | None,
+    current_mask: str | None,
+    output: str | None,
+) -> None:
+    """Score the prunable weights of a model; write a scores artifact.
+
+    The weights come from INPUT (a weights artifact such as 'maskkit init' or 'maskkit train'
+    writes, or a plain safetensors state_dict bound with --model), or, with --model and no
+    INPUT, from the model initialised in-process with --seed.
+
+    \b
+    Example:
+      maskkit score --model lenet300 --seed 0 --method snip --dataset mnist \\
+        | maskkit mask --sparsity 0.9 > snip.safetensors
+      maskkit score --model resnet20 --method synflow --sparsity 0.99 > synflow-scores.safetensors
+      maskkit score --method magnitude trained.safetensors > scores.safetensors
+    """
+    from maskkit import stages
+    from maskkit.models import default_dataset, model_args
+    from maskkit.pruners import get_method
+    from maskkit_cli.streams import load_input
+
+    m = get_method(method)
+    given = {
+        "batch_size": batch_size,
+        "temperature": temperature,
+        "rounds": rounds,
+        "sparsity": sparsity,
+    }
+    options = {key: value for key, value in given.items() if value is not None}
+    if m.name == "synflow" and sparsity is None:
+        raise click.UsageError("synflow needs --sparsity: the target of its iterative pruning")
+    from_model = model is not None and input == "-"
+
+    def make():
+        if from_model:
+            data = None
+            if m.needs_data:
+                defaults = model_args(
+                    model, num_classes=num_classes, input_shape=input_shape, overrides=model_arg
+                )
+                data = _load_data(
+                    dataset or default_dataset(model),
+                    data_dir,
+                    seed,
+                    defaults,
+                    given_only=(input_shape, num_classes),
+                )
+            weights = stages.init_weights(
+                model,
+                seed=seed,
+                num_classes=num_classes or (data.num_classes if data else None),
+                input_shape=input_shape or (data.input_shape if data else None),
+                model_args=model_arg,
+            )
+        else:
+            weights = _read_weights(input, model, model_arg, input_shape, num_classes, seed)
+            data = None
+            if m.needs_data:
+                name = dataset or (
+                    default_dataset(weights.model.name) if weights.model.name else None
+                )
+                data = _load_data(name, data_dir, seed, weights.model.args, given_only=None)
+        current = None
+        if current_mask is not None:
+            current = load_input(current_mask, kind="mask")
+        return stages.score(
+            weights,
+            m.name,
+            options=options,
+            dataset=data,
+            samples_per_class=samples_per_class,
+            data_seed=seed,
+            mask=current,
+            seed=seed,
+        )
+
+    run_stage(output, make)
+
+
+def _load_data(
+    name: str | None,
+    data_dir: str | None,
+    seed: int,
+    model_args: dict,
+    *,
+    given_only: tuple | None,
+) -> Any:
+    """The scoring dataset, checked against the model's input shape and class count.
+
+    A synthetic dataset takes the model's shape and classes. ``given_only`` (the shape and
+    classes from the command line) replaces the model's defaults for a real dataset when the
+    model is built here: then the dataset decides them.
+    """
+    from maskkit.data import load_dataset
+    from maskkit.errors import DataError, OptionError
+
+    if name is None:
+        raise OptionError(
+            "the scoring method needs data and the model has no default dataset: give --dataset"
+        )
+    shape = model_args.get("input_shape")
+    classes = model_args.get("num_classes")
+    if given_only is not None and name != "synthetic":
+        shape, classes = given_only
+    data = load_dataset(
+        name,
+        data_dir=data_dir,
+        seed=seed,
+        input_shape=tuple(shape) if shape else None,
+        num_classes=classes,
+    )
+    if shape and tuple(shape) != tuple(data.input_shape):
+        raise DataError(
+            f"dataset {name} has inputs of shape {list(data.input_shape)}, the model takes {list(shape)}"
+        )
+    if classes and classes != data.num_classes:
+        raise DataError(
+            f"dataset {name} has {data.num_classes} classes, the model has {classes} outputs"
+        )
+    return data
+
+
+def _read_weights(
+    input: str,
+    model: str | None,
+    model_arg: dict,
+    input_shape: tuple[int, ...] | None,
+    num_classes: int | None,
+    seed: int,
+) -> Any:
+    """A weights artifact, or a plain safetensors state_dict bound to --model."""
+    from maskkit.binding import new_model
+    from maskkit.errors import OptionError
+    from maskkit.format import load
+    from maskkit.initial import is_maskkit_artifact, weights_from_plain
+    from maskkit.models import prunable_names
+
+    data, name = read_input(input)
+    if is_maskkit_artifact(data, name=name):
+        weights = load(data, kind="weights", name=name)
+        if model is not None and model != weights.model.name:
+            raise OptionError(f"{name}: holds weights of model {weights.model.name}, not {model}")
+        return weights
+    if model is None:
+        raise OptionError(
+            f"{name}: a plain safetensors file without maskkit metadata: give --model to say "
+            "which model's state_dict it is"
+        )
+    net, binding = new_model(
+        model, seed=seed, num_classes=num_classes, input_shape=input_shape, overrides=model_arg
+    )
+    return weights_from_plain(
+        data, name=name, model=net, binding=binding, prunable=prunable_names(net)
+    )

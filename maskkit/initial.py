@@ -1,0 +1,171 @@
+"""Where a run's starting weights come from: a seed, a weights file named by hash, or a plain file.
+
+An artifact's init reference says how to rebuild the weights training starts from. A seed means
+the model's own initialiser; a weights file is named by its SHA-256, so a mask shared between
+labs cannot silently start from different weights than the ones it was made with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING
+
+from maskkit.errors import FormatError, IntegrityError, KindError, ModelMismatchError
+from maskkit.format import InitRef, Mask, ModelBinding, Weights, load, read_file, read_header
+from maskkit.format.metadata import METADATA_KEY
+
+if TYPE_CHECKING:
+    import torch
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_maskkit_artifact(data: bytes, *, name: str) -> bool:
+    """True when the safetensors header carries maskkit metadata (a plain state_dict does not)."""
+    metadata = read_header(data, name=name).metadata
+    return bool(metadata) and METADATA_KEY in metadata
+
+
+def plain_state_dict(data: bytes, *, name: str) -> dict[str, torch.Tensor]:
+    """A safetensors file without maskkit metadata, as a name -> tensor dict."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    read_header(data, name=name)  # the strict checks, with maskkit's error messages
+    try:
+        return load_safetensors(bytes(data))
+    except SafetensorError as exc:
+        raise FormatError(f"{name}: not a readable safetensors file ({exc})") from None
+
+
+def weights_from_plain(
+    data: bytes, *, name: str, model: torch.nn.Module, binding: ModelBinding, prunable: list[str]
+) -> Weights:
+    """A plain safetensors state_dict for ``model`` as a weights artifact whose provenance starts here.
+
+    Its init reference is the file itself (path and SHA-256), so later stages can find it again.
+    """
+    state = plain_state_dict(data, name=name)
+    _load_strict(model, state, source=name)
+    return Weights(
+        model.state_dict(),
+        prunable=prunable,
+        model=binding,
+        init=InitRef(sha256=sha256_hex(data), path=name),
+    )
+
+
+def read_weights(path: str | os.PathLike[str], *, binding: ModelBinding) -> dict[str, torch.Tensor]:
+    """The state_dict in a maskkit weights artifact or a plain safetensors file at ``path``."""
+    name = os.fspath(path)
+    data = read_file(path, name=name)
+    return _state_from_bytes(data, name=name, binding=binding)
+
+
+def _state_from_bytes(data: bytes, *, name: str, binding: ModelBinding) -> dict[str, torch.Tensor]:
+    if not is_maskkit_artifact(data, name=name):
+        return plain_state_dict(data, name=name)
+    weights = load(data, kind="weights", name=name)
+    if binding.fingerprint and weights.model.fingerprint not in (None, binding.fingerprint):
+        raise ModelMismatchError(
+            f"{name}: the weights are for model {weights.model.name} "
+            f"(fingerprint {weights.model.fingerprint[:12]}), not {binding.name} "
+            f"(fingerprint {binding.fingerprint[:12]})"
+        )
+    return weights.tensors()
+
+
+def resolve_init_weights(
+    init: InitRef, *, binding: ModelBinding, source: str
+) -> dict[str, torch.Tensor]:
+    """The state_dict an init reference of type weights names, checked against its SHA-256."""
+    path = init.path or ""
+    try:
+        data = read_file(path, name=path)
+    except FormatError as exc:
+        raise FormatError(
+            f"{source}: its initial weights file cannot be read ({exc}); "
+            "pass the file with --weights"
+        ) from None
+    actual = sha256_hex(data)
+    if actual != init.sha256:
+        raise IntegrityError(
+            f"{path}: SHA-256 {actual[:16]}... does not match the {init.sha256[:16]}... that "
+            f"{source} records for its initial weights"
+        )
+    return _state_from_bytes(data, name=path, binding=binding)
+
+
+def initial_model(
+    artifact: Mask | Weights,
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    source: str,
+) -> tuple[torch.nn.Module, dict[str, torch.Tensor] | None]:
+    """The bound model with the weights training starts from, and the masks to train under.
+
+    For a mask: the model built from its binding and initialised as its init reference says (the
+    initialiser with a seed, or a weights file checked against its SHA-256); ``weights`` (a
+    maskkit weights artifact or a plain safetensors state_dict) overrides the init reference.
+    For a weights artifact: the model holding those weights, and no masks (dense training).
+
+    >>> model, masks = initial_model(load("m.safetensors"), source="m.safetensors")  # doctest: +SKIP
+    """
+    from maskkit.binding import build_bound_model
+
+    if isinstance(artifact, Weights):
+        model = build_bound_model(artifact.model, seed=0, source=source)
+        _load_strict(model, artifact.tensors(), source=source)
+        return model, None
+    if not isinstance(artifact, Mask):
+        raise KindError(f"{source}: is a {artifact.kind} artifact, expected mask or weights")
+    init = artifact.init
+    seed = init.seed if init is not None and init.seed is not None else 0
+    model = build_bound_model(artifact.model, seed=seed, source=source)
+    if weights is not None:
+        _load_strict(
+            model, read_weights(weights, binding=artifact.model), source=os.fspath(weights)
+        )
+    elif init is None:
+        raise FormatError(
+            f"{source}: the mask records no initial weights; pass them with --weights, "
+            "or give it a seed with 'maskkit reinit'"
+        )
+    elif init.sha256 is not None:
+        state = resolve_init_weights(init, binding=artifact.model, source=source)
+        _load_strict(model, state, source=init.path or source)
+    masks = artifact.tensors()
+    check_masks_fit(masks, model, source=source)
+    return model, masks
+
+
+def check_masks_fit(masks: dict[str, torch.Tensor], model: torch.nn.Module, *, source: str) -> None:
+    from maskkit.format import check_fits
+
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    check_fits({n: m.numpy() for n, m in masks.items()}, shapes, what=f"mask {source}")
+
+
+def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Copy ``state`` into ``model``, naming every missing, extra or mis-shaped tensor."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shaped = sorted(
+        f"{n} {list(state[n].shape)} != {list(own[n].shape)}"
+        for n in set(own) & set(state)
+        if tuple(state[n].shape) != tuple(own[n].shape)
+    )
+    problems = (
+        [f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"] * bool(missing)
+        + [f"unexpected {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}"] * bool(extra)
+        + [f"shape {s}" for s in shaped[:5]]
+    )
+    if problems:
+        raise ModelMismatchError(
+            f"{source}: the weights do not fit the model: {'; '.join(problems)}"
+        )
+    model.load_state_dict(state)

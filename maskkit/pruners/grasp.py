@@ -1,0 +1,110 @@
+"""grasp and grasp-abs: w * Hg and |w * Hg| (Wang et al., 2020; |GraSP| from Frankle et al.).
+
+g is the gradient of the mean cross-entropy of logits / T over the scoring data, taken as a
+constant; Hg is the Hessian of the same loss times g, from a second pass that differentiates
+g . dL/dw. The original method prunes the highest -w * Hg; maskkit stores w * Hg and keeps the
+highest, which is the same ranking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from maskkit.errors import OptionError
+from maskkit.pruners import _util
+from maskkit.pruners.base import Data, Method, MethodOptions, model_device
+from maskkit.pruners.snip import DEFAULT_BATCH_SIZE, check_batch_size, mean_loss_gradient
+
+DEFAULT_TEMPERATURE = 200.0
+
+
+@dataclass(frozen=True)
+class GraspOptions(MethodOptions):
+    batch_size: int = field(
+        default=DEFAULT_BATCH_SIZE,
+        metadata={
+            "help": "examples per forward pass; the data is split into ceil(n / batch_size) "
+            "near-equal batches (BatchNorm statistics are per batch)"
+        },
+    )
+    temperature: float = field(
+        default=DEFAULT_TEMPERATURE,
+        metadata={"help": "the logits are divided by this temperature before the loss"},
+    )
+
+    def __post_init__(self) -> None:
+        check_batch_size("grasp", self.batch_size)
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
+            raise OptionError(f"grasp: temperature must be a positive number, not {t!r}")
+        object.__setattr__(self, "temperature", float(t))
+
+
+def hessian_gradient(
+    net: nn.Module,
+    weights: list[Tensor],
+    data: Data,
+    options: GraspOptions,
+    keep: list[Tensor | None],
+) -> list[Tensor]:
+    """H g for the mean loss, with g (and so H) restricted to the kept weights."""
+    t = options.temperature
+    g = mean_loss_gradient(net, weights, data, options.batch_size, temperature=t)
+    # Pruned weights are fixed at zero, not variables: they take no part in g . dL/dw.
+    g = [gi if k is None else gi.masked_fill(~k, 0.0) for gi, k in zip(g, keep, strict=True)]
+    hg = [torch.zeros_like(w) for w in weights]
+    for xb, yb, fraction in _util.batches(data, options.batch_size, model_device(net)):
+        logits = net(xb.to(weights[0].dtype) if xb.is_floating_point() else xb)
+        loss = F.cross_entropy(logits / t, yb) * fraction
+        grad_f = _util.grads(loss, weights, create_graph=True)
+        z = sum((gi * fi).sum() for gi, fi in zip(g, grad_f, strict=True))
+        for acc, h in zip(hg, _util.grads(z, weights), strict=True):
+            acc.add_(h)
+    return hg
+
+
+class GraspMethod(Method):
+    """grasp: w * Hg, keep the highest."""
+
+    name = "grasp"
+    Options = GraspOptions
+    needs_data = True
+    absolute = False
+
+    def _score(
+        self,
+        model: nn.Module,
+        prunable: list[str],
+        *,
+        options: Any,
+        data: Data | None,
+        mask: dict[str, Tensor] | None,
+        seed: int,
+    ) -> dict[str, Tensor]:
+        assert data is not None  # checked by Method.score
+        net, weights = _util.working_copy(model, prunable, mask)
+        net.train()
+        keep = [
+            None if mask is None else mask[n].to(w.device)
+            for n, w in zip(prunable, weights, strict=True)
+        ]
+        with _util.isolated_rng(seed, model_device(net)):
+            hg = hessian_gradient(net, weights, data, options, keep)
+        out = {}
+        for name, w, h in zip(prunable, weights, hg, strict=True):
+            s = w.detach() * h.detach()
+            out[name] = s.abs() if self.absolute else s
+        return out
+
+
+class GraspAbsMethod(GraspMethod):
+    """grasp-abs: |w * Hg|, keep the highest (the paper's |GraSP|)."""
+
+    name = "grasp-abs"
+    absolute = True

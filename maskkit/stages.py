@@ -1,0 +1,323 @@
+"""The pipeline stages as functions from artifacts to artifacts: init, score, mask, shuffle, reinit,
+rewind. The CLI commands of the same names are thin layers over these.
+
+Every stage carries the model binding and the init reference through, and appends one record to
+the provenance chain naming the stage, its options, its seed and the content hash of its input.
+
+>>> w = init_weights("lenet300", seed=0)                                    # doctest: +SKIP
+>>> m = make_mask(score(w, "magnitude"), 0.9)                               # doctest: +SKIP
+>>> m = reinit(shuffle(m, seed=1), seed=2)                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from maskkit._version import __version__
+from maskkit.errors import MaskkitWarning, ModelMismatchError, OptionError
+from maskkit.format import Artifact, InitRef, Mask, ModelBinding, Scores, StageRecord, Weights
+
+if TYPE_CHECKING:
+    import torch
+
+    from maskkit.data import Dataset
+
+
+def record(
+    stage: str,
+    options: Mapping[str, Any],
+    *,
+    seed: int | None = None,
+    input: Artifact | None = None,
+) -> StageRecord:
+    """The provenance entry of one stage run on ``input``."""
+    return StageRecord(
+        stage=stage,
+        options=dict(options),
+        seed=seed,
+        input=input.content_hash if input is not None else None,
+        maskkit=__version__,
+    )
+
+
+# -- init ----------------------------------------------------------------------------------------
+def init_weights(
+    model: str,
+    *,
+    seed: int = 0,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    model_args: Mapping[str, Any] | None = None,
+) -> Weights:
+    """The initialised weights of a registry (or ``package.module:callable``) model.
+
+    >>> init_weights("lenet300", seed=0).numel                                # doctest: +SKIP
+    266200
+    """
+    from maskkit.binding import new_model
+    from maskkit.models import prunable_names
+
+    seed = _seed(seed)
+    net, binding = new_model(
+        model, seed=seed, num_classes=num_classes, input_shape=input_shape, overrides=model_args
+    )
+    return Weights(
+        net.state_dict(),
+        prunable=prunable_names(net),
+        model=binding,
+        init=InitRef(seed=seed),
+        provenance=[record("init", {"model": model, "args": dict(binding.args)}, seed=seed)],
+    )
+
+
+# -- score ---------------------------------------------------------------------------------------
+def score(
+    weights: Weights | torch.nn.Module,
+    method: str,
+    *,
+    options: Mapping[str, Any] | None = None,
+    dataset: Dataset | None = None,
+    samples_per_class: int = 10,
+    data_seed: int = 0,
+    mask: Mask | None = None,
+    seed: int = 0,
+) -> Scores:
+    """Scores (higher = keep) of every prunable weight by ``method``.
+
+    ``weights`` is a weights artifact, or a model (bound as unknown: fine for the Python API,
+    but ``train`` cannot rebuild it). SNIP and GraSP score on ``samples_per_class`` examples of
+    every class of ``dataset``'s training split, chosen with ``data_seed``. SynFlow needs
+    ``options={"sparsity": S}`` (its iterative target); its input shape comes from the model.
+    Weights pruned by ``mask`` score -inf, so no later stage can keep them.
+
+    >>> s = score(init_weights("lenet300"), "synflow", options={"sparsity": 0.9})  # doctest: +SKIP
+    """
+    from maskkit.pruners import compute_scores, get_method
+
+    if isinstance(weights, Weights):
+        model = _model_holding(weights)
+    else:
+        model, weights = weights, _unbound_weights(weights)
+    m = get_method(method)
+    values = dict(options or {})
+    if m.name == "synflow" and "input_shape" not in values:
+        values["input_shape"] = _input_shape(weights.model)
+    opts = m.make_options(values)
+    described: dict[str, Any] = {"method": m.name, **opts.to_dict()}
+
+    data = None
+    if m.needs_data:
+        if dataset is None:
+            raise OptionError(f"{m.name} scores on data: give a dataset")
+        from maskkit.data import class_balanced
+
+        chosen = class_balanced(
+            dataset.train, samples_per_class, seed=data_seed, num_classes=dataset.num_classes
+        )
+        data = (chosen.x, chosen.y)
+        described.update(
+            dataset=dataset.name, samples_per_class=samples_per_class, data_seed=data_seed
+        )
+
+    masks = None
+    if mask is not None:
+        _check_same_model(mask, weights, what="the mask", other="the weights")
+        masks = mask.tensors()
+        described["mask"] = mask.content_hash
+
+    scores = compute_scores(
+        model, m.name, weights.prunable, options=opts, data=data, mask=masks, seed=seed
+    )
+    return Scores(
+        scores,
+        model=weights.model,
+        init=weights.init,
+        provenance=(*weights.provenance, record("score", described, seed=seed, input=weights)),
+    )
+
+
+def _unbound_weights(model: torch.nn.Module) -> Weights:
+    """``model``'s state as weights bound to an unknown model (it has no registry name)."""
+    from maskkit.binding import model_fingerprint
+    from maskkit.models import prunable_names
+
+    binding = ModelBinding(fingerprint=model_fingerprint(model))
+    return Weights(model.state_dict(), prunable=prunable_names(model), model=binding)
+
+
+def _model_holding(weights: Weights) -> torch.nn.Module:
+    """The bound model with ``weights`` loaded."""
+    from maskkit.binding import build_bound_model
+    from maskkit.initial import _load_strict
+
+    model = build_bound_model(weights.model, seed=0, source="the weights")
+    _load_strict(model, weights.tensors(), source="the weights")
+    return model
+
+
+def _input_shape(binding: ModelBinding) -> tuple[int, ...]:
+    shape = binding.args.get("input_shape")
+    if not shape:
+        raise OptionError(
+            f"synflow needs the model's input shape; model {binding.name} records none "
+            "(give input_shape in the options, or --input-shape)"
+        )
+    return tuple(int(s) for s in shape)
+
+
+# -- mask ----------------------------------------------------------------------------------------
+def make_mask(
+    scores: Scores,
+    sparsity: float | None = None,
+    *,
+    rule: str | None = None,
+    like: Mask | None = None,
+    densities: Mapping[str, float] | None = None,
+    invert: bool = False,
+    exclude: Sequence[str] = (),
+    encoding: str = "bool",
+) -> Mask:
+    """The mask pruning ``round(sparsity * N)`` weights by ``scores`` (see ``spec/masking.md``).
+
+    ``rule`` is ``global`` (default), ``layerwise`` or ``erk``; ``like`` (another mask of the
+    same model, whose per-layer kept counts are copied) and ``densities`` (per-layer densities)
+    replace both the rule and ``sparsity``.
+
+    >>> make_mask(scores, 0.9, rule="erk").density                            # doctest: +SKIP
+    0.1
+    """
+    from maskkit import masking
+
+    if like is not None or densities is not None:
+        if rule is not None or sparsity is not None or (like is not None and densities is not None):
+            raise OptionError(
+                "like= and densities= set the per-layer counts: give one, without rule or sparsity"
+            )
+        rule = "like" if like is not None else "densities"
+    else:
+        rule = rule or "global"
+        if sparsity is None:
+            raise OptionError(f"the {rule} rule needs a sparsity")
+    described: dict[str, Any] = {"rule": rule}
+    if sparsity is not None:
+        described["sparsity"] = sparsity
+    like_counts = None
+    if like is not None:
+        _check_same_model(like, scores, what="the --like mask", other="the scores")
+        like_counts = {name: c.kept for name, c in like.layers.items()}
+        described["like"] = like.content_hash
+    if densities is not None:
+        described["densities"] = dict(sorted(densities.items()))
+    if invert:
+        described["invert"] = True
+    if exclude:
+        described["exclude"] = list(exclude)
+    _warn_synflow_sparsity(scores, sparsity, rule)
+    masks = masking.make_mask(
+        scores.tensors(),
+        0.0 if sparsity is None else sparsity,  # (ignored by the like and densities rules)
+        rule=rule,
+        like=like_counts,
+        densities=densities,
+        invert=invert,
+        exclude=exclude,
+    )
+    return Mask(
+        masks,
+        encoding=encoding,
+        model=scores.model,
+        init=scores.init,
+        provenance=(*scores.provenance, record("mask", described, input=scores)),
+    )
+
+
+def _warn_synflow_sparsity(scores: Scores, sparsity: float | None, rule: str) -> None:
+    last = scores.provenance[-1] if scores.provenance else None
+    if last is None or last.stage != "score" or last.options.get("method") != "synflow":
+        return
+    target = last.options.get("sparsity")
+    if rule != "global" or target != sparsity:
+        warnings.warn(
+            f"these synflow scores were made for the global rule at sparsity {target}; masking "
+            f"them with rule {rule} at {sparsity} does not give the iterative SynFlow mask",
+            MaskkitWarning,
+            stacklevel=2,
+        )
+
+
+# -- ablations -----------------------------------------------------------------------------------
+def shuffle(mask: Mask, seed: int) -> Mask:
+    """Each layer's mask randomly permuted: per-layer densities kept, positions redrawn."""
+    from maskkit.ablations.shuffle import shuffle_masks
+
+    shuffled = shuffle_masks(mask.tensors(), seed)
+    return mask.derive(record("shuffle", {}, seed=seed, input=mask), arrays=shuffled)
+
+
+def reinit(mask: Mask, seed: int) -> Mask:
+    """The same mask, whose training starts from a fresh draw of the initialiser with ``seed``."""
+    _require_known_model(mask, "reinit")
+    seed = _seed(seed)
+    return mask.derive(record("reinit", {}, seed=seed, input=mask), init=InitRef(seed=seed))
+
+
+def rewind(mask: Mask, to: str | os.PathLike[str]) -> Mask:
+    """The same mask, whose training starts from the weights file ``to`` (named by its SHA-256).
+
+    ``to`` must hold weights that fit the mask's model (for lottery-ticket rewinding, the
+    weights saved at step k of the dense run).
+    """
+    from maskkit.binding import build_bound_model
+    from maskkit.initial import _load_strict, read_weights, sha256_hex
+
+    _require_known_model(mask, "rewind")
+    path = os.fspath(to)
+    state = read_weights(path, binding=mask.model)
+    _load_strict(build_bound_model(mask.model, seed=0, source=path), state, source=path)
+    from maskkit.format import read_file
+
+    digest = sha256_hex(read_file(path, name=path))
+    return mask.derive(
+        record("rewind", {"to": path, "sha256": digest}, input=mask),
+        init=InitRef(sha256=digest, path=path),
+    )
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool):
+        raise OptionError(f"seed must be an integer; got {seed!r}")
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise OptionError(f"seed must be an integer; got {seed!r}") from None
+    if seed < 0:
+        raise OptionError(f"seed must be non-negative; got {seed}")
+    return seed
+
+
+def _require_known_model(artifact: Artifact, stage: str) -> None:
+    if artifact.model.name is None:
+        raise ModelMismatchError(
+            f"{stage} needs the mask's model, which is unknown (an imported mask); "
+            "bind it first with 'maskkit convert --model NAME'"
+        )
+
+
+def _check_same_model(a: Artifact, b: Artifact, *, what: str, other: str) -> None:
+    fa, fb = a.model.fingerprint, b.model.fingerprint
+    if fa and fb and fa != fb:
+        raise ModelMismatchError(
+            f"{what} is for model {a.model.name} but {other} are for model {b.model.name} "
+            "(their parameter names or shapes differ)"
+        )
+    if sorted(a.layer_names) != sorted(b.layer_names):
+        only_a = sorted(set(a.layer_names) - set(b.layer_names))
+        only_b = sorted(set(b.layer_names) - set(a.layer_names))
+        raise ModelMismatchError(
+            f"{what} and {other} cover different tensors (only in {what}: {only_a[:3]}; "
+            f"only in {other}: {only_b[:3]})"
+        )

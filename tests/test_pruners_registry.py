@@ -1,0 +1,95 @@
+"""The method registry, options records, input checks and the spec page of every method."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import pytest
+import torch
+from torch import nn
+
+from maskkit.errors import DataError, ModelMismatchError, OptionError
+from maskkit.pruners import Method, compute_scores, get_method, known_methods
+
+SPEC = pathlib.Path(__file__).resolve().parent.parent / "spec" / "methods"
+
+
+def test_known_methods():
+    assert known_methods() == ["random", "magnitude", "snip", "grasp", "grasp-abs", "synflow"]
+    for name in known_methods():
+        method = get_method(name)
+        assert isinstance(method, Method) and method.name == name
+    assert [m for m in known_methods() if get_method(m).needs_data] == [
+        "snip",
+        "grasp",
+        "grasp-abs",
+    ]
+
+
+def test_unknown_method_lists_the_known_ones():
+    with pytest.raises(
+        OptionError, match=r"'snipp'.*random, magnitude, snip, grasp, grasp-abs, synflow"
+    ):
+        get_method("snipp")
+
+
+@pytest.mark.parametrize("name", ["random", "magnitude", "snip", "grasp", "grasp-abs", "synflow"])
+def test_every_method_has_a_spec_page_naming_its_options_and_defaults(name):
+    page = (SPEC / f"{name}.md").read_text()
+    assert page.startswith(f"# Scoring method `{name}`")
+    for f in dataclasses.fields(get_method(name).Options):
+        assert f"`{f.name}`" in page, f.name
+        assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
+        if f.default is not dataclasses.MISSING:
+            assert str(f.default) in page, f"{name}.{f.name} default {f.default}"
+
+
+def test_options_records():
+    snip = get_method("snip")
+    opts = snip.make_options({"batch_size": 100})
+    assert opts.to_dict() == {"batch_size": 100}
+    assert snip.make_options(opts) is opts
+    assert snip.make_options(None).batch_size == 256
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.batch_size = 3  # type: ignore[misc]
+    with pytest.raises(OptionError, match=r"unknown option.*bs.*known: batch_size"):
+        snip.make_options({"bs": 1})
+    with pytest.raises(OptionError, match="mapping"):
+        snip.make_options(3)
+    with pytest.raises(OptionError, match="batch_size"):
+        snip.make_options({"batch_size": True})
+    assert get_method("magnitude").make_options({}).to_dict() == {}
+
+
+def test_input_checks():
+    net = nn.Sequential(nn.Linear(3, 2))
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ModelMismatchError, match=r"no parameter named 'fc\.weight'"):
+        compute_scores(net, "magnitude", ["fc.weight"])
+    with pytest.raises(OptionError, match="twice"):
+        compute_scores(net, "magnitude", ["0.weight", "0.weight"])
+    with pytest.raises(OptionError, match="no prunable"):
+        compute_scores(net, "magnitude", [])
+    with pytest.raises(OptionError, match="one string"):
+        compute_scores(net, "magnitude", "0.weight")
+    with pytest.raises(OptionError, match="seed"):
+        compute_scores(net, "random", ["0.weight"], seed=-1)
+    with pytest.raises(DataError, match="4 scoring inputs but 3 labels"):
+        compute_scores(net, "snip", ["0.weight"], data=(x, y[:3]))
+    with pytest.raises(DataError, match="NaN"):
+        compute_scores(net, "snip", ["0.weight"], data=(x.masked_fill(x > 0, torch.nan), y))
+    with pytest.raises(DataError, match="integer"):
+        compute_scores(net, "grasp", ["0.weight"], data=(x, y.float()))
+
+
+def test_nan_scores_are_refused():
+    net = nn.Linear(3, 2)
+    with torch.no_grad():
+        net.weight[0, 0] = torch.nan
+    with pytest.raises(RuntimeError, match="NaN scores for 'weight'"):
+        compute_scores(net, "magnitude", ["weight"])
+    # ... unless the NaN weight is pruned anyway.
+    mask = {"weight": torch.tensor([[False, True, True], [True, True, True]])}
+    got = compute_scores(net, "magnitude", ["weight"], mask=mask)
+    assert torch.isneginf(got["weight"][0, 0])
