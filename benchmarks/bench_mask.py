@@ -16,26 +16,8 @@ import time
 
 import torch
 
+from benchmarks._common import resnet50_shapes
 from maskkit.masking import make_mask, n_to_prune
-
-
-def resnet50_shapes() -> dict[str, tuple[int, ...]]:
-    """Shapes of the prunable weights of torchvision's resnet50, under its parameter names."""
-    shapes: dict[str, tuple[int, ...]] = {"conv1.weight": (64, 3, 7, 7)}
-    in_ch = 64
-    for stage, (blocks, width) in enumerate(
-        zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True), start=1
-    ):
-        for block in range(blocks):
-            prefix = f"layer{stage}.{block}"
-            shapes[f"{prefix}.conv1.weight"] = (width, in_ch, 1, 1)
-            shapes[f"{prefix}.conv2.weight"] = (width, width, 3, 3)
-            shapes[f"{prefix}.conv3.weight"] = (width * 4, width, 1, 1)
-            if block == 0:
-                shapes[f"{prefix}.downsample.0.weight"] = (width * 4, in_ch, 1, 1)
-            in_ch = width * 4
-    shapes["fc.weight"] = (1000, 2048)
-    return shapes
 
 
 def timed(fn, repeats: int) -> list[float]:

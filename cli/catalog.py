@@ -44,8 +44,8 @@ def catalog(as_json: bool) -> None:
                 ["method", "needs data"],
                 [[m["name"], "yes" if m["needs_data"] else "no"] for m in methods],
             ),
-            Lines(document["datasets"] + ["package.module:callable (your own)"], title="datasets"),
-            Lines(document["rules"], title="mask rules"),
+            Lines("datasets", [*document["datasets"], "package.module:callable (your own)"]),
+            Lines("mask rules", document["rules"]),
         ]
     )
     emit(document, report, as_json=as_json)

@@ -131,7 +131,7 @@ def convert(
     source = mask.provenance[-1].options["from"]
     bound = mask.model.name or "unknown model"
     click.echo(
-        f"convert: {name} ({source}) -> {target}: {len(mask.layers)} tensors, "
+        f"maskkit convert: {name} ({source}) -> {target}: {len(mask.layers)} tensors, "
         f"{mask.kept:,}/{mask.numel:,} kept ({mask.density:.2%}), {bound}",
         err=True,
     )

@@ -21,6 +21,8 @@ from maskkit._version import __version__
 COMMANDS: dict[str, str] = {
     "convert": "maskkit_cli.convert:convert",
     "diff": "maskkit_cli.diff:diff",
+    "eval": "maskkit_cli.eval:evaluate",
+    "imp": "maskkit_cli.imp:imp",
     "info": "maskkit_cli.info:info",
     "init": "maskkit_cli.init:init",
     "list": "maskkit_cli.catalog:catalog",
@@ -29,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "rewind": "maskkit_cli.rewind:rewind",
     "score": "maskkit_cli.score:score",
     "shuffle": "maskkit_cli.shuffle:shuffle",
+    "train": "maskkit_cli.train:train",
     "verify": "maskkit_cli.verify:verify",
 }
 

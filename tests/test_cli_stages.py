@@ -184,3 +184,28 @@ def test_stage_refuses_a_terminal_on_stdout():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 1
     assert b"refusing to write a binary artifact to a terminal" in output
+
+
+def test_too_few_examples_per_class_and_a_missing_dataset_are_clear_errors(tmp_path):
+    short = invoke(
+        ["score", "--model", "lenet300", "--method", "snip", "--dataset", "synthetic",
+         "--samples-per-class", "100000"]
+    )
+    assert short.exit_code == 1 and "class" in short.stderr
+    missing = invoke(
+        ["score", "--model", "resnet20", "--method", "grasp", "--data-dir", str(tmp_path)]
+    )
+    assert missing.exit_code == 1
+    assert "cifar" in missing.stderr.lower() and str(tmp_path) in missing.stderr
+    assert "Traceback" not in missing.stderr + short.stderr
+
+
+def test_snip_on_synthetic_data_takes_the_models_shape():
+    result = invoke(
+        ["score", "--model", "resnet20", "--method", "snip", "--dataset", "synthetic",
+         "--samples-per-class", "2"]
+    )
+    assert result.exit_code == 0, result.stderr
+    scores = load(result.stdout_bytes, kind="scores")
+    assert scores.provenance[-1].options["dataset"] == "synthetic"
+    assert scores.numel == 270_896

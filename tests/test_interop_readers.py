@@ -135,5 +135,8 @@ def test_fixture_files_are_what_make_fixtures_builds():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     files = module.build()
+    recorded = json.loads((HERE / "expected.json").read_text())["generated_with"]
+    if recorded != json.loads(files["expected.json"])["generated_with"]:
+        pytest.skip(f"fixtures were generated with {recorded}; byte equality needs the same versions")
     assert module.check(files) == []
     assert module.build() == files  # deterministic within one process too

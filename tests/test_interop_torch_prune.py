@@ -68,7 +68,11 @@ def test_dataparallel_state_dict_names_are_stripped():
 
 
 def test_export_is_a_weights_only_dict_of_float_masks():
-    mask = Mask(random_mask_arrays({n: p.shape for n, p in tiny().named_parameters() if n in LAYERS}, 0.4, 1))
+    mask = Mask(
+        random_mask_arrays(
+            {n: p.shape for n, p in tiny().named_parameters() if n in LAYERS}, 0.4, 1
+        )
+    )
     loaded = torch.load(io.BytesIO(export_torch_prune(mask)), weights_only=True)
     assert sorted(loaded) == sorted(f"{n}_mask" for n in LAYERS)
     for name in LAYERS:
@@ -113,7 +117,9 @@ def test_custom_from_mask_recipe_in_the_module_docstring_works():
         module_name, _, param = key.removesuffix("_mask").rpartition(".")
         prune.custom_from_mask(model.get_submodule(module_name), param, value)
     for name in LAYERS:
-        assert np.array_equal(module_of(model, name).weight.detach().numpy() != 0, mask.arrays[name])
+        assert np.array_equal(
+            module_of(model, name).weight.detach().numpy() != 0, mask.arrays[name]
+        )
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,9 @@ def crop_flip(x: Tensor, offsets: Tensor, flips: Tensor, *, padding: int = PADDI
     """Crop each zero-padded image of ``x`` [N, C, H, W] at ``offsets`` [N, 2] (row, column,
     each in ``0..2*padding``) and mirror it horizontally where ``flips`` [N] is True.
 
-    One indexing operation for the whole batch.
+    Vectorised over the batch: every possible crop of an image starts at a different offset
+    into its padded copy, so one strided view ``[N, start, C, H, W]`` holds them all and one
+    index picks each image's crop (no per-image Python).
 
     Example:
         >>> x = torch.arange(4.0).reshape(1, 1, 2, 2)
@@ -75,19 +77,20 @@ def crop_flip(x: Tensor, offsets: Tensor, flips: Tensor, *, padding: int = PADDI
         [[[[1.0, 0.0], [3.0, 2.0]]]]
     """
     n, c, h, w = x.shape
+    if offsets.numel() and not 0 <= int(offsets.min()) <= int(offsets.max()) <= 2 * padding:
+        raise ValueError(f"crop offsets must lie in 0..{2 * padding}")  # else the view reads wrong pixels
     device = x.device
     offsets = offsets.to(device)
     flips = flips.to(device)
-    padded = F.pad(x, (padding, padding, padding, padding))
-    rows = offsets[:, :1] + torch.arange(h, device=device)  # [N, H]
-    ahead = torch.arange(w, device=device)
-    cols = offsets[:, 1:] + torch.where(flips[:, None], w - 1 - ahead, ahead)  # [N, W]
-    return padded[
-        torch.arange(n, device=device)[:, None, None, None],
-        torch.arange(c, device=device)[None, :, None, None],
-        rows[:, None, :, None],
-        cols[:, None, None, :],
-    ]
+    padded = F.pad(x, (padding, padding, padding, padding)).contiguous()
+    height, width = h + 2 * padding, w + 2 * padding
+    starts = 2 * padding * width + 2 * padding + 1  # crop (dy, dx) starts at dy * width + dx
+    crops = padded.as_strided(
+        (n, starts, c, h, w), (c * height * width, 1, height * width, width, 1)
+    )
+    out = crops[torch.arange(n, device=device), offsets[:, 0] * width + offsets[:, 1]]
+    out[flips] = out[flips].flip(-1)
+    return out
 
 
 def augment_draws(m: int, *, seed: int, epoch: int, batch: int) -> tuple[Tensor, Tensor]:
@@ -168,7 +171,8 @@ def _iterate(
             index = index[rank::world_size]
             if augment:
                 offsets, flips = offsets[rank::world_size], flips[rank::world_size]
-        x = split.x[index.to(device)]
+        # index_select: about 10x faster than x[index] for [N, C, H, W] on the CPU
+        x = split.x.index_select(0, index.to(device))
         if augment:
             x = crop_flip(x, offsets, flips)
-        yield x, split.y[index.to(split.y.device)]
+        yield x, split.y.index_select(0, index.to(split.y.device))

@@ -200,37 +200,3 @@ def load_cifar_dataset(
     train = _read_split(folder, source.train_files, source, opts.verify_md5)
     test = _read_split(folder, source.test_files, source, opts.verify_md5)
     return Dataset(source.name, train, test, source.num_classes, INPUT_SHAPE, augment=True)
-
-
-def load_cifar10(
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    input_shape: Sequence[int] | None = None,
-    num_classes: int | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> Dataset:
-    """CIFAR-10: 50,000 + 10,000 images [3, 32, 32], 10 classes."""
-    del seed  # the files fix the data
-    return load_cifar_dataset(
-        CIFAR10, data_dir=data_dir, input_shape=input_shape, num_classes=num_classes, options=options
-    )
-
-
-def load_cifar100(
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    input_shape: Sequence[int] | None = None,
-    num_classes: int | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> Dataset:
-    """CIFAR-100 (fine labels): 50,000 + 10,000 images [3, 32, 32], 100 classes."""
-    del seed
-    return load_cifar_dataset(
-        CIFAR100,
-        data_dir=data_dir,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        options=options,
-    )

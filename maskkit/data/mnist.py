@@ -171,37 +171,3 @@ def load_idx_dataset(
     train = _to_split(*train_arrays, source)
     test = _to_split(*test_arrays, source)
     return Dataset(source.name, train, test, NUM_CLASSES, INPUT_SHAPE, augment=False)
-
-
-def load_mnist(
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    input_shape: Sequence[int] | None = None,
-    num_classes: int | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> Dataset:
-    """MNIST, normalised with mean 0.1307 and std 0.3081; shape [N, 1, 28, 28]."""
-    del seed  # the files fix the data
-    return load_idx_dataset(
-        MNIST, data_dir=data_dir, input_shape=input_shape, num_classes=num_classes, options=options
-    )
-
-
-def load_fashion_mnist(
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    input_shape: Sequence[int] | None = None,
-    num_classes: int | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> Dataset:
-    """Fashion-MNIST, normalised with mean 0.2860 and std 0.3530; shape [N, 1, 28, 28]."""
-    del seed
-    return load_idx_dataset(
-        FASHION_MNIST,
-        data_dir=data_dir,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        options=options,
-    )

@@ -7,8 +7,9 @@
 ((3, 32, 32), 10, 100)
 
 Importing this module does not import torch or numpy; loading a dataset does. Each loader is
-registered by one line of :data:`LOADERS` ("module:function" inside ``maskkit.data``) and takes
-the keyword arguments of :func:`load_dataset` after the name.
+registered by one line of :data:`LOADERS`: "module:function" inside ``maskkit.data`` and, for
+datasets read from files, the name of the module's source description passed as its first
+argument.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from maskkit.errors import OptionError
 if TYPE_CHECKING:
     from maskkit.data.types import Dataset
 
-LOADERS: dict[str, str] = {
-    "cifar10": "cifar:load_cifar10",
-    "cifar100": "cifar:load_cifar100",
-    "fashion-mnist": "mnist:load_fashion_mnist",
-    "mnist": "mnist:load_mnist",
-    "synthetic": "synthetic:load_synthetic",
+LOADERS: dict[str, tuple[str, str | None]] = {
+    "cifar10": ("cifar:load_cifar_dataset", "CIFAR10"),
+    "cifar100": ("cifar:load_cifar_dataset", "CIFAR100"),
+    "fashion-mnist": ("mnist:load_idx_dataset", "FASHION_MNIST"),
+    "mnist": ("mnist:load_idx_dataset", "MNIST"),
+    "synthetic": ("synthetic:load_synthetic", None),
 }
 
 # Spellings people use for the same datasets (torchvision's class names among them).
@@ -96,11 +97,22 @@ def load_dataset(
             num_classes=num_classes,
             options=options,
         )
-    module_name, _, function = LOADERS[canonical_name(name)].partition(":")
-    loader = getattr(importlib.import_module(f"maskkit.data.{module_name}"), function)
+    target, source = LOADERS[canonical_name(name)]
+    module_name, _, function = target.partition(":")
+    module = importlib.import_module(f"maskkit.data.{module_name}")
+    loader = getattr(module, function)
+    if source is None:
+        return loader(
+            data_dir=data_dir,
+            seed=seed,
+            input_shape=input_shape,
+            num_classes=num_classes,
+            options=options,
+        )
+    # The files fix the data: the seed changes nothing.
     return loader(
+        getattr(module, source),
         data_dir=data_dir,
-        seed=seed,
         input_shape=input_shape,
         num_classes=num_classes,
         options=options,

@@ -3,9 +3,13 @@
 Each class has a smooth random prototype (coarse Gaussian noise, upsampled and standardised).
 A sample of class k is ``(a * shift(prototype_k) + NOISE * noise) / sqrt(1 + NOISE**2)`` with a
 random circular shift of up to 1/8 of each spatial size, a random contrast ``a`` in
-[0.5, 1.5] and i.i.d. Gaussian noise, so inputs have roughly zero mean and unit variance. Shifts
-make the task hard for a linear model and easier for a convolutional one; no model gets it
-trivially. Train and test come from different random streams of the same seed.
+[0.5, 1.5] and i.i.d. Gaussian noise, so inputs have roughly zero mean and unit variance.
+Classes are exactly balanced (label i % K, shuffled). Difficulty falls with the number of input
+values: at (3, 32, 32) a linear classifier reaches about 100% and a small CNN with global
+pooling about 95% after 400 steps (shifts cost position-blind models more); at (1, 12, 12) with
+4 classes a logistic regression reaches about 99%; a short 1-d shape such as (16,) is much
+harder. Train and test come from different random streams of the same seed, and torch's global
+RNG is never touched.
 
 Shapes: the last two dimensions are spatial (the last one only, for a 1-d shape) and any leading
 dimensions are channels; e.g. (3, 32, 32), (1, 28, 28), (784,).

@@ -13,16 +13,14 @@ them (do it in the Dataset) and does not augment them (``Dataset.augment`` is Fa
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from maskkit._user_code import keyword_params, resolve_callable
 from maskkit.data.types import Dataset, Split
 from maskkit.errors import DataError, MaskkitError, OptionError
 
@@ -31,40 +29,11 @@ _PASSED_IF_NAMED = ("data_dir", "seed")
 
 def resolve(name: str) -> Callable[..., Any]:
     """Import ``package.module`` and return its ``callable`` (dotted attributes allowed)."""
-    module_name, _, attr = name.partition(":")
-    if not module_name or not attr:
-        raise OptionError(f"user dataset {name!r}: expected the form package.module:callable")
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
-    importlib.invalidate_caches()  # a module written after start-up must still be found
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise OptionError(
-            f"user dataset {name!r}: cannot import module {module_name!r} "
-            f"({type(exc).__name__}: {exc}); it must be importable from {cwd} or PYTHONPATH"
-        ) from exc
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise OptionError(f"user dataset {name!r}: module {module_name!r} has no {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise OptionError(f"user dataset {name!r}: {attr!r} is not callable")
-    return obj
+    return resolve_callable(name, "user dataset")
 
 
 def _call(name: str, fn: Callable[..., Any], context: Mapping[str, Any], options: Mapping) -> Any:
-    try:
-        params = inspect.signature(fn).parameters.values()
-        named = {
-            p.name
-            for p in params
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        }
-        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    except (TypeError, ValueError):  # no signature to read: pass everything
-        named, var_kw = set(), True
+    named, var_kw = keyword_params(fn)
     unknown = sorted(k for k in options if k not in named)
     if unknown and not var_kw:
         raise OptionError(

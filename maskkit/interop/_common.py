@@ -55,11 +55,11 @@ def _tensor_to_bool(value: Any, *, tensor: str, source: str) -> np.ndarray:
 
     if value.layout != torch.strided:
         raise FormatError(f"{source}: tensor {tensor!r} is {value.layout}; a mask must be dense")
+    if value.is_quantized or value.is_complex():
+        raise FormatError(f"{source}: tensor {tensor!r} is {value.dtype}; a mask must be 0/1")
     value = value.detach().cpu()
     if value.dtype == torch.bool:
         return _checked_bool(value.contiguous().numpy(), tensor=tensor, source=source)
-    if value.is_complex():
-        raise FormatError(f"{source}: tensor {tensor!r} is complex; a mask must be 0/1")
     bad = ~((value == 0) | (value == 1))
     if bool(bad.any()):
         raise _not_binary(source, tensor, value[bad].reshape(-1)[0].item())

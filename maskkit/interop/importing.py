@@ -12,7 +12,7 @@ from maskkit._version import __version__
 from maskkit.errors import ModelMismatchError, OptionError
 from maskkit.format.artifact import Mask, load
 from maskkit.format.files import Source
-from maskkit.format.metadata import ModelBinding, StageRecord
+from maskkit.format.metadata import ENCODINGS, ModelBinding, StageRecord
 from maskkit.interop.reading import AUTO, as_bytes, open_layout, read_payload
 from maskkit.interop.registry import MASKKIT
 
@@ -59,6 +59,8 @@ def import_mask(
         raise OptionError(f"missing={missing!r}: expected one of {', '.join(MISSING)}")
     if model is None and (model_args or num_classes is not None or input_shape is not None):
         raise OptionError("model arguments, num_classes and input_shape need a model")
+    if encoding not in (None, *ENCODINGS):
+        raise OptionError(f"encoding={encoding!r}: expected one of {', '.join(ENCODINGS)}")
     if model is None and missing != "error":
         raise OptionError(
             f"missing={missing!r} needs a model (it fills or omits the model's layers)"

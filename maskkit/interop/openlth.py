@@ -79,6 +79,9 @@ def export(mask: Mask) -> dict[str, bytes]:
     """The OpenLTH files: ``mask.pth`` (int32 0/1 tensors) and ``sparsity_report.json``.
 
     The report is written as OpenLTH writes it: float counts, 4-space indent, no final newline.
+
+    >>> sorted(export(mask))  # doctest: +SKIP
+    ['mask.pth', 'sparsity_report.json']
     """
     import torch
 
@@ -96,6 +99,9 @@ def write(mask: Mask, folder: str | os.PathLike[str]) -> list[Path]:
     """Write the OpenLTH files into ``folder`` (created with its parents), each atomically.
 
     Both files are built before either is written, so a bad mask writes nothing.
+
+    >>> write(mask, "run/level_3/main")  # doctest: +SKIP
+    [PosixPath('run/level_3/main/mask.pth'), PosixPath('run/level_3/main/sparsity_report.json')]
     """
     from maskkit.format.files import write_atomic
 

@@ -66,7 +66,12 @@ def read(obj: Any, *, source: str) -> dict[str, np.ndarray]:
 
 
 def export(mask: Mask) -> bytes:
-    """The torch.nn.utils.prune layout: ``torch.save`` bytes of ``{"<param>_mask": float32}``."""
+    """The torch.nn.utils.prune layout: ``torch.save`` bytes of ``{"<param>_mask": float32}``.
+
+    >>> open("mask.pt", "wb").write(export(mask))  # doctest: +SKIP
+    >>> torch.load("mask.pt", weights_only=True)["fc.weight_mask"].dtype  # doctest: +SKIP
+    torch.float32
+    """
     import torch
 
     return save_torch(

@@ -9,13 +9,11 @@ global RNG state is left as it was.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from maskkit._user_code import keyword_params, resolve_callable
 from maskkit.errors import OptionError
 
 if TYPE_CHECKING:
@@ -31,38 +29,7 @@ def is_user_model(name: str) -> bool:
 
 def resolve(name: str) -> Callable[..., Any]:
     """Import ``package.module`` and return its ``callable`` (dotted attributes allowed)."""
-    module_name, _, attr = name.partition(":")
-    if not module_name or not attr:
-        raise OptionError(f"user model {name!r}: expected the form package.module:callable")
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
-    importlib.invalidate_caches()  # a module written after start-up must still be found
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise OptionError(
-            f"user model {name!r}: cannot import module {module_name!r} "
-            f"({type(exc).__name__}: {exc}); it must be importable from {cwd} or PYTHONPATH"
-        ) from exc
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise OptionError(f"user model {name!r}: module {module_name!r} has no {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise OptionError(f"user model {name!r}: {attr!r} is not callable")
-    return obj
-
-
-def _keyword_params(fn: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], bool]:
-    """The parameters ``fn`` takes by keyword, and whether it takes ``**kwargs``."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # no signature to read: pass everything
-        return {}, True
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    named = {p.name: p for p in params if p.kind in kinds}
-    return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return resolve_callable(name, "user model")
 
 
 def user_model_args(
@@ -73,7 +40,7 @@ def user_model_args(
             f"user model {name!r} has no default num_classes/input_shape: "
             "give a dataset, or num_classes and input_shape as model arguments"
         )
-    named, var_kw = _keyword_params(resolve(name))
+    named, var_kw = keyword_params(resolve(name))
     unknown = sorted(k for k in overrides if k not in named)
     if unknown and not var_kw:
         accepted = ", ".join(
@@ -101,7 +68,7 @@ def build_user_model(name: str, args: Mapping[str, Any], seed: int) -> torch.nn.
     import torch
 
     fn = resolve(name)
-    named, var_kw = _keyword_params(fn)
+    named, var_kw = keyword_params(fn)
     kwargs = {k: v for k, v in args.items() if k not in _SHAPE_KEYS}
     if var_kw or "num_classes" in named:
         kwargs["num_classes"] = args["num_classes"]

@@ -1,1 +1,29 @@
-"""placeholder"""
+"""Training and evaluation under a mask: SGD with pruned weights held at exactly zero.
+
+>>> from maskkit.training import default_options, train_artifact
+>>> opts = default_options("lenet", "mnist", steps=500)
+>>> trained, run = train_artifact(mask, dataset, opts, source="m.safetensors")  # doctest: +SKIP
+
+Importing this package is cheap: each name loads its module (and torch) on first use.
+"""
+
+from maskkit._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "maskkit.training.options": [
+            "Plan",
+            "TrainOptions",
+            "default_options",
+            "family_defaults",
+            "parse_duration",
+        ],
+        "maskkit.training.loop": ["TrainResult", "train"],
+        "maskkit.training.evaluate": ["Metrics", "evaluate"],
+        "maskkit.training.enforce": ["MaskEnforcer"],
+        "maskkit.training.checkpoint": ["CheckpointDir", "run_identity"],
+        "maskkit.training.stage": ["check_dataset", "recorded_step", "train_artifact"],
+        "maskkit.training.imp": ["ImpRound", "iterative_magnitude_pruning", "round_sparsity"],
+    },
+)

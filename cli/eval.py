@@ -1,0 +1,115 @@
+"""``maskkit eval``: test accuracy and loss of trained weights (or of a mask applied to weights)."""
+
+from __future__ import annotations
+
+import click
+
+from maskkit_cli.options import input_argument, json_option
+from maskkit_cli.training_options import data_options
+
+
+@click.command("eval")
+@input_argument
+@click.option(
+    "--weights",
+    default=None,
+    metavar="FILE",
+    help="With a mask as INPUT: evaluate these weights with the mask applied "
+    "(default: the mask's initial weights).",
+)
+@data_options
+@click.option(
+    "--split",
+    type=click.Choice(["test", "train"]),
+    default="test",
+    show_default=True,
+    help="Which split to evaluate on.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Examples per forward pass."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+    default="auto",
+    show_default=True,
+    help="Where to evaluate.",
+)
+@json_option
+def evaluate(
+    input: str,
+    weights: str | None,
+    dataset: str | None,
+    data_dir: str | None,
+    data_seed: int,
+    data_option: tuple[str, ...],
+    split: str,
+    batch_size: int,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Report the accuracy and mean cross-entropy loss of INPUT on a dataset split.
+
+    INPUT is a weights artifact (path or stdin), or a mask whose pruned weights are zeroed in
+    --weights (or in the weights its init reference names). The dataset defaults to the one
+    the weights were trained on, else the model's; dataset options are not recorded, so give
+    --data-option again for a resized synthetic dataset.
+
+    \b
+    Example:
+      maskkit eval trained.safetensors
+      maskkit train m.safetensors | maskkit eval --json
+      maskkit eval m.safetensors --weights trained.safetensors --dataset cifar10 --data-dir data
+    """
+    from maskkit.format import Mask
+    from maskkit.initial import initial_model
+    from maskkit.training import MaskEnforcer
+    from maskkit.training import evaluate as run_eval
+    from maskkit.training.distributed import resolve_device
+    from maskkit_cli.report import KeyValues, Report, emit
+    from maskkit_cli.streams import read_input
+    from maskkit_cli.training_options import load_data
+
+    from maskkit.format import load
+
+    data, name = read_input(input)
+    artifact = load(data, kind=("weights", "mask"), name=name)
+    if weights is not None and not isinstance(artifact, Mask):
+        raise click.UsageError("--weights goes with a mask as INPUT; INPUT is already weights")
+    model, masks = initial_model(artifact, weights=weights, source=name)
+    if masks is not None:
+        MaskEnforcer(model, masks).apply()
+    trained_on = ((getattr(artifact, "training", None) or {}).get("dataset") or {}).get("name")
+    ds = load_data(artifact.model, dataset, data_dir, data_seed, data_option, recorded=trained_on)
+    target = resolve_device(device)
+    model.to(target)
+    metrics = run_eval(model, getattr(ds, split), batch_size=batch_size, device=target)
+    doc = {
+        "input": name,
+        "kind": artifact.kind,
+        "model": artifact.model.name,
+        "mask": artifact.content_hash if masks is not None else None,
+        "weights": weights,
+        "dataset": ds.name,
+        "split": split,
+        "count": metrics.count,
+        "correct": metrics.correct,
+        "accuracy": metrics.accuracy,
+        "loss": metrics.loss,
+    }
+    kept = f"{artifact.kept:,} of {artifact.numel:,} prunable weights ({artifact.density:.2%})"
+    report = Report(
+        [
+            KeyValues(
+                [
+                    ("input", name),
+                    ("model", str(artifact.model.name)),
+                    ("kept", kept),
+                    ("data", f"{ds.name} {split} split, {metrics.count:,} examples"),
+                    ("accuracy", f"{metrics.accuracy:.2%} ({metrics.correct:,} correct)"),
+                    ("loss", f"{metrics.loss:.4f}"),
+                ]
+            )
+        ]
+    )
+    emit(doc, report, as_json=as_json)

@@ -1,0 +1,239 @@
+"""Options and helpers shared by ``train``, ``imp`` and ``eval``: data, schedule, progress.
+
+Every option keeps the raw text the user typed (parsed in the command body, not by click
+callbacks), so that ``--nproc`` can rebuild the command line for torchrun from the parsed values.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from maskkit.data import Dataset
+    from maskkit.format import ModelBinding
+    from maskkit.training import TrainOptions
+
+FAMILY_DEFAULTS_HELP = """\b
+Defaults per model family (OpenLTH's, as in the paper):
+  lenet*         SGD lr 0.1, batch 128, 40 epochs
+  resnet20..110  SGD lr 0.1, momentum 0.9, weight decay 1e-4, batch 128,
+  vgg11..19      160 epochs, lr x0.1 at 80ep and 120ep, random crop + flip
+  resnet18/50    momentum 0.9, wd 1e-4, 5ep warmup; tiny-imagenet: batch 256,
+                 lr 0.2, 200 epochs, drops at 100ep,150ep; otherwise batch 1024,
+                 lr 0.4, 90 epochs, drops at 30ep,60ep,80ep
+Durations are steps (500) or epochs (80ep); the lr is set every step."""
+
+
+def data_options(f: Callable) -> Callable:
+    """--dataset, --data-dir, --data-option, --data-seed."""
+    f = click.option(
+        "--data-seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Seed of generated datasets (synthetic); files are read as they are.",
+    )(f)
+    f = click.option(
+        "--data-option",
+        "data_option",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Dataset option (repeatable), e.g. train_size=2000 for synthetic.",
+    )(f)
+    f = click.option("--data-dir", default=None, metavar="DIR", help="Where the dataset's files are.")(f)
+    return click.option(
+        "--dataset",
+        default=None,
+        metavar="NAME",
+        help="mnist, fashion-mnist, cifar10, cifar100, synthetic or package.module:callable "
+        "(default: the model's dataset).",
+    )(f)
+
+
+def training_options(f: Callable) -> Callable:
+    """The optimisation options shared by train and imp (defaults: the model family's)."""
+    options = [
+        click.option("--epochs", type=click.IntRange(min=0), default=None, help="Training length in epochs."),
+        click.option("--steps", type=click.IntRange(min=0), default=None, help="Training length in optimizer steps (instead of --epochs)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Examples per step, over all processes."),
+        click.option("--lr", type=click.FloatRange(min=0), default=None, help="Base learning rate (SGD)."),
+        click.option("--momentum", type=click.FloatRange(min=0), default=None, help="SGD momentum."),
+        click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 weight decay."),
+        click.option("--milestones", default=None, metavar="D[,D...]", help="Steps or epochs where the lr is multiplied by --gamma, e.g. 80ep,120ep."),
+        click.option("--gamma", type=click.FloatRange(min=0), default=None, help="lr factor at each milestone (0.1)."),
+        click.option("--warmup", default=None, metavar="D", help="Linear lr warmup length, e.g. 500 or 5ep."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the data order and augmentation."),
+        click.option("--augment/--no-augment", default=None, help="Random crop + flip (default: on for CIFAR)."),
+        click.option("--eval-every", default=None, metavar="D", help="Evaluate on the test split every D steps (or Nep); always at the end."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where to train."),
+        click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on with CUDA; CUDA only)."),
+        click.option("--checkpoint-dir", default=None, metavar="DIR", help="Save resumable checkpoints here; rerunning the same command resumes."),
+        click.option("--checkpoint-every", default=None, metavar="D", help="Checkpoint interval (default: every epoch)."),
+        click.option("--weights", default=None, metavar="FILE", help="Start from these weights instead of the mask's init reference."),
+        click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    import json
+
+    parsed: dict[str, Any] = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        try:
+            parsed[key] = json.loads(text)
+        except ValueError:
+            parsed[key] = text
+    return parsed
+
+
+def load_data(
+    binding: ModelBinding,
+    name: str | None,
+    data_dir: str | None,
+    data_seed: int,
+    data_option: tuple[str, ...],
+    *,
+    recorded: str | None = None,
+) -> Dataset:
+    """The dataset for the bound model, shaped like the model.
+
+    Unless named: ``recorded`` (the dataset trained weights were trained on), else the model's.
+    """
+    from maskkit.data import load_dataset
+    from maskkit.errors import OptionError
+    from maskkit.models import default_dataset
+    from maskkit.training import check_dataset
+
+    if name is None and recorded:
+        name = recorded
+    if name is None and binding.name is not None:
+        name = default_dataset(binding.name)
+    if name is None:
+        raise OptionError(f"model {binding.name or '(unknown)'} has no default dataset: give --dataset")
+    shape = binding.args.get("input_shape")
+    classes = binding.args.get("num_classes")
+    data = load_dataset(
+        name,
+        data_dir=data_dir,
+        seed=data_seed,
+        input_shape=tuple(shape) if shape else None,
+        num_classes=classes,
+        options=parse_pairs(data_option, "--data-option"),
+    )
+    check_dataset(binding, data)
+    return data
+
+
+def make_options(binding: ModelBinding, dataset: Dataset, params: Mapping[str, Any]) -> TrainOptions:
+    """TrainOptions: the family's defaults, overridden by the options the user gave."""
+    from maskkit.models import model_family
+    from maskkit.training import default_options
+
+    if params.get("epochs") is not None and params.get("steps") is not None:
+        raise click.UsageError("give --epochs or --steps, not both")
+    family = model_family(binding.name) if binding.name else "user"
+    keys = (
+        "epochs", "steps", "batch_size", "lr", "momentum", "weight_decay", "milestones",
+        "gamma", "warmup", "seed", "augment", "eval_every", "device", "amp",
+    )  # fmt: skip
+    overrides = {key: params.get(key) for key in keys}
+    return default_options(family, dataset.name, **overrides)
+
+
+def progress_enabled(flag: bool | None) -> bool:
+    return sys.stderr.isatty() if flag is None else flag
+
+
+class ProgressBar:
+    """A rich progress bar on stderr (steps, loss, rate, ETA) fed by the training loop."""
+
+    def __init__(self, description: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.1f} steps/s" if speed else "- steps/s")
+
+        self.console = Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            Rate(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self.description = description
+        self.task: Any = None
+
+    def __call__(self, step: int, total: int, loss: float | None) -> None:
+        text = "-" if loss is None else f"{loss:.4f}"
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task(self.description, total=total, completed=step, loss=text)
+            # Rate and ETA from the steps done in this process, not the resumed ones.
+            self.bar.reset(self.task, total=total, completed=step, loss=text)
+        else:
+            self.bar.update(self.task, completed=step, loss=text)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+def note(message: str) -> None:
+    """A log line on stderr (never stdout)."""
+    click.echo(f"maskkit: {message}", err=True)
+
+
+def child_argv(ctx: click.Context, skip: set[str]) -> list[str]:
+    """The command line that gives ``ctx``'s parsed parameters again, minus ``skip``.
+
+    Only parameters the user set are repeated; every value here is the raw text or number.
+    """
+    from click.core import ParameterSource
+
+    argv = [ctx.info_name or ""]
+    positional: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        if name in skip or ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
+            continue
+        value = ctx.params.get(name)
+        if isinstance(param, click.Argument):
+            positional.append(str(value))
+        elif isinstance(param, click.Option) and param.is_flag:
+            if param.secondary_opts and not value:
+                argv.append(param.secondary_opts[0])
+            elif value:
+                argv.append(param.opts[-1])
+        elif isinstance(param, click.Option) and param.multiple:
+            for item in value or ():
+                argv += [param.opts[-1], str(item)]
+        elif value is not None:
+            argv += [param.opts[-1], str(value)]
+    return [*argv, "--", *positional] if positional else argv

@@ -1,0 +1,46 @@
+"""Every command explains itself: help with an example, listed by the group, versioned."""
+
+from __future__ import annotations
+
+import pytest
+
+from maskkit._version import __version__
+from maskkit_cli.main import COMMANDS
+from tests.conftest import invoke, run_maskkit
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_with_an_example(command):
+    result = invoke([command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output
+    assert f"maskkit {command}" in result.output.split("Example", 1)[1]
+
+
+def test_group_help_lists_every_command():
+    result = invoke(["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+def test_python_dash_m_and_version():
+    result = run_maskkit(["--version"])
+    assert result.returncode == 0
+    assert __version__ in result.stdout.decode()
+
+
+def test_unknown_command_is_a_usage_error():
+    assert invoke(["sqeeze"]).exit_code == 2
+
+
+def test_list_names_the_registries():
+    import json
+
+    result = invoke(["list", "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {"lenet300", "resnet20", "vgg16", "resnet50"} <= {m["name"] for m in doc["models"]}
+    assert {m["name"]: m["needs_data"] for m in doc["methods"]}["snip"] is True
+    assert "mnist" in doc["datasets"] and "erk" in doc["rules"]
+    assert "resnet20" in invoke(["list"]).stdout

@@ -1,0 +1,60 @@
+"""The distribution: every package is installed, and the light paths stay light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+from tests.conftest import FIXTURES, ROOT
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    dirs = config["package-dir"]
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "maskkit").rglob("__init__.py")
+    }
+    found |= {
+        "maskkit_cli" + "".join("." + part for part in p.parent.relative_to(ROOT / dirs["maskkit_cli"]).parts)
+        for p in (ROOT / dirs["maskkit_cli"]).rglob("__init__.py")
+    }
+    assert found == listed
+
+
+def imported_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_the_library_imports_without_click_rich_torch_or_numpy():
+    modules = imported_after("import maskkit, maskkit.format, maskkit.data, maskkit.training")
+    assert not modules & {"click", "rich", "torch", "numpy"}
+
+
+def test_info_on_a_pipe_needs_neither_torch_nor_numpy():
+    mask = FIXTURES / "format" / "valid" / "mask_bool.safetensors"
+    code = (
+        "import sys, io, contextlib\n"
+        "from maskkit_cli.main import cli\n"
+        f"sys.argv = ['maskkit', 'info', {str(mask)!r}]\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli(prog_name='maskkit')\n"
+    )
+    modules = imported_after(code)
+    assert "maskkit_cli.info" in modules
+    assert not modules & {"torch", "numpy", "rich"}
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys, io, contextlib\n"
+        "from maskkit_cli.main import cli\n"
+        "sys.argv = ['maskkit', '--help']\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli(prog_name='maskkit')\n"
+    )
+    assert "torch" not in imported_after(code)
