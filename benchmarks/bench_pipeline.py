@@ -10,7 +10,10 @@ shuffle, to_bytes) and writing the same file, so both include interpreter start 
 ``import torch``: three times for the pipeline, once for the one process. The target ratio is
 whole pipeline / whole one process (startup included). The one process also times itself from
 after its imports, and ``python -c 'import torch'`` is timed, to show where the difference goes.
-The two are run alternately, so drifts in machine load hit both alike.
+The two are run alternately, so drifts in machine load hit both alike. Also printed: CPU seconds
+(pipeline vs one process: on a busy 2-core machine the pipeline's wall time tends to its CPU
+time) and when each stage exits in the pipe (a stage sees EOF only when the one before it has
+exited or closed its stdout, so these show the critical path).
 
 Memory. Each stage's peak RSS is its ``ru_maxrss`` from ``os.wait4``, measured in a real pipe.
 Baselines (the least any torch process doing the stage's job holds):
@@ -126,9 +129,16 @@ def peak_rss(
     return time.perf_counter() - start, rss, cpu
 
 
-def pipeline_peaks(stages: list[tuple[str, list[str]]], out: Path) -> list[tuple[int, float]]:
-    """Run the stages as one pipe into ``out``; each stage's (peak RSS bytes, CPU s)."""
+def pipeline_peaks(
+    stages: list[tuple[str, list[str]]], out: Path
+) -> list[tuple[int, float, float]]:
+    """Run the stages as one pipe into ``out``; each stage's (peak RSS bytes, CPU s, exit s).
+
+    The exit times show the pipe's critical path: a stage sees EOF only when the one before it
+    has exited (or closed its stdout).
+    """
     procs, upstream = [], None
+    start = time.perf_counter()
     with out.open("wb") as fout:
         for i, (label, argv) in enumerate(stages):
             last = i == len(stages) - 1
@@ -137,7 +147,8 @@ def pipeline_peaks(stages: list[tuple[str, list[str]]], out: Path) -> list[tuple
                 upstream.close()  # only the next stage holds the read end: EOF/SIGPIPE work
             upstream = proc.stdout
             procs.append((proc, err, label))
-    return [reap(proc, err, label) for proc, err, label in procs]
+    # In pipe order, which is also the order they finish in.
+    return [(*reap(proc, err, label), time.perf_counter() - start) for proc, err, label in procs]
 
 
 def timed(argv: list[str], label: str) -> float:
@@ -220,6 +231,7 @@ def main() -> None:
         f"{numel:,} state_dict values; repeats {args.repeats}; "
         f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; {os.cpu_count()} CPUs, shared and "
         "noisy: trust the medians"
+        + "".join(f"; {k}={v}" for k, v in os.environ.items() if k.startswith("MALLOC_"))
     )
     print(f"\nwall time, s{'':31}{'best':>8}{'median':>8}")
     rows = [
@@ -240,8 +252,13 @@ def main() -> None:
         "stages file to file, one run, s: "
         + ", ".join(f"{k} {v[0]:.2f}" for k, v in file_runs.items())
     )
-    cpu_pipe = [sum(cpu for _, cpu in run) for run in pipe_runs]
+    cpu_pipe = [sum(cpu for _, cpu, _ in run) for run in pipe_runs]
     cpu_stage = {label: med(run[i][1] for run in pipe_runs) for i, label in enumerate(labels)}
+    exits = {label: med(run[i][2] for run in pipe_runs) for i, label in enumerate(labels)}
+    print(
+        "pipe timeline, median s from start to exit (measured runs): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in exits.items())
+    )
     print(
         f"CPU s (user+sys), median: pipeline {med(cpu_pipe):.2f} ("
         + ", ".join(f"{k} {v:.2f}" for k, v in cpu_stage.items())

@@ -26,7 +26,11 @@ from maskkit_cli.training_options import data_options
     help="Which split to evaluate on.",
 )
 @click.option(
-    "--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Examples per forward pass."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Examples per forward pass.",
 )
 @click.option(
     "--device",
@@ -61,7 +65,7 @@ def evaluate(
       maskkit train m.safetensors | maskkit eval --json
       maskkit eval m.safetensors --weights trained.safetensors --dataset cifar10 --data-dir data
     """
-    from maskkit.format import Mask
+    from maskkit.format import Mask, load
     from maskkit.initial import initial_model
     from maskkit.training import MaskEnforcer
     from maskkit.training import evaluate as run_eval
@@ -69,8 +73,6 @@ def evaluate(
     from maskkit_cli.report import KeyValues, Report, emit
     from maskkit_cli.streams import read_input
     from maskkit_cli.training_options import load_data
-
-    from maskkit.format import load
 
     data, name = read_input(input)
     artifact = load(data, kind=("weights", "mask"), name=name)

@@ -10,7 +10,12 @@ from maskkit_cli.training_options import FAMILY_DEFAULTS_HELP, data_options, tra
 
 @click.command(epilog=FAMILY_DEFAULTS_HELP)
 @input_argument
-@click.option("--rounds", type=click.IntRange(min=0), required=True, help="Pruning rounds after the first training.")
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=0),
+    required=True,
+    help="Pruning rounds after the first training.",
+)
 @click.option(
     "--rate",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -25,7 +30,13 @@ from maskkit_cli.training_options import FAMILY_DEFAULTS_HELP, data_options, tra
     show_default=True,
     help="Step whose weights every round restarts from (0: the initial weights).",
 )
-@click.option("--out", "out_dir", required=True, metavar="DIR", help="Folder for every round's mask and weights.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    metavar="DIR",
+    help="Folder for every round's mask and weights.",
+)
 @data_options
 @training_options
 @json_option
@@ -74,15 +85,17 @@ def imp(
     data, name = read_input(input)
     start = load(data, kind=("mask", "weights"), name=name)
     dataset = load_data(
-        start.model, params["dataset"], params["data_dir"], params["data_seed"], params["data_option"]
+        start.model,
+        params["dataset"],
+        params["data_dir"],
+        params["data_seed"],
+        params["data_option"],
     )
     options = make_options(start.model, dataset, params)
     bars: list[ProgressBar] = []
 
     def progress(r: int):
-        if not progress_enabled(params["progress"]):
-            return None
-        bars.append(ProgressBar(f"round {r}"))
+        bars.append(ProgressBar(f"round {r}", bar=progress_enabled(params["progress"])))
         return bars[-1]
 
     def on_round(row) -> None:
@@ -107,7 +120,9 @@ def imp(
             source=name,
             weights=params["weights"],
             checkpoint_dir=params["checkpoint_dir"],
-            checkpoint_every=None if every is None else parse_duration(every, what="--checkpoint-every"),
+            checkpoint_every=None
+            if every is None
+            else parse_duration(every, what="--checkpoint-every"),
             progress=progress,
             on_round=on_round,
         )
@@ -130,5 +145,10 @@ def imp(
         ],
         title=f"IMP in {out_dir} (rate {rate}, rewind to step {rewind_step})",
     )
-    doc = {"out": out_dir, "rate": rate, "rewind_step": rewind_step, "rounds": [r.to_dict() for r in rows]}
+    doc = {
+        "out": out_dir,
+        "rate": rate,
+        "rewind_step": rewind_step,
+        "rounds": [r.to_dict() for r in rows],
+    }
     emit(doc, Report([table]), as_json=as_json)

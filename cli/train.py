@@ -37,7 +37,13 @@ from maskkit_cli.training_options import (
     default=None,
     help="Step the run starts at (default: the step the starting weights were saved at, else 0).",
 )
-@click.option("--log", "log_path", default=None, metavar="FILE.jsonl", help="Write one JSON line per evaluation.")
+@click.option(
+    "--log",
+    "log_path",
+    default=None,
+    metavar="FILE.jsonl",
+    help="Write one JSON line per evaluation.",
+)
 @click.option(
     "--nproc",
     type=click.IntRange(min=1),
@@ -103,11 +109,13 @@ def _launch(ctx: click.Context, input: str, output: str | None, nproc: int) -> N
     env["MASKKIT_INPUT_NAME"] = name
     code = subprocess.run(command, input=data, env=env).returncode
     if code:
-        raise MaskkitError(f"distributed training failed (torchrun exit status {code}); see the messages above")
+        raise MaskkitError(
+            f"distributed training failed (torchrun exit status {code}); see the messages above"
+        )
 
 
 def _train(input: str, output: str | None, params: dict, info: object) -> None:
-    from maskkit.format import Weights, load
+    from maskkit.format import Mask, Weights, load
     from maskkit.training import distributed, parse_duration, train_artifact
     from maskkit.training.options import parse_durations
     from maskkit_cli.streams import Output, read_input
@@ -131,11 +139,21 @@ def _train(input: str, output: str | None, params: dict, info: object) -> None:
     data, name = distributed.broadcast_object((data, name))
     artifact = load(data, kind=("mask", "weights"), name=name)
     dataset = load_data(
-        artifact.model, params["dataset"], params["data_dir"], params["data_seed"], params["data_option"]
+        artifact.model,
+        params["dataset"],
+        params["data_dir"],
+        params["data_seed"],
+        params["data_option"],
     )
     options = make_options(artifact.model, dataset, params)
+    if main and params["start_step"] is None and isinstance(artifact, (Mask, Weights)):
+        from maskkit.training import recorded_step
+
+        start = recorded_step(artifact, weights=params["weights"])
+        if start:
+            note(f"starting at step {start}, where the starting weights were saved (--start-step 0 starts over)")
     every = params["checkpoint_every"]
-    bar = ProgressBar("train") if main and progress_enabled(params["progress"]) else None
+    bar = ProgressBar("train", bar=progress_enabled(params["progress"])) if main else None
 
     def on_save(step: int, weights: Weights) -> None:
         path = save_dir / f"{stem}_step{step}.safetensors"
@@ -153,7 +171,9 @@ def _train(input: str, output: str | None, params: dict, info: object) -> None:
             save_at=save_at,
             on_save=on_save if save_at else None,
             checkpoint_dir=params["checkpoint_dir"],
-            checkpoint_every=None if every is None else parse_duration(every, what="--checkpoint-every"),
+            checkpoint_every=None
+            if every is None
+            else parse_duration(every, what="--checkpoint-every"),
             log_path=params["log_path"],
             progress=bar,
             run_id=_run_id(params),
@@ -164,7 +184,9 @@ def _train(input: str, output: str | None, params: dict, info: object) -> None:
     if not main:
         return
     if run.resumed_from is not None:
-        note(f"resumed from the checkpoint of step {run.resumed_from} in {params['checkpoint_dir']}")
+        note(
+            f"resumed from the checkpoint of step {run.resumed_from} in {params['checkpoint_dir']}"
+        )
     m = run.metrics
     note(
         f"trained {artifact.model.name} to step {run.step} ({run.epochs:.2f} epochs): "

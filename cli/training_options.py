@@ -44,7 +44,9 @@ def data_options(f: Callable) -> Callable:
         metavar="KEY=VALUE",
         help="Dataset option (repeatable), e.g. train_size=2000 for synthetic.",
     )(f)
-    f = click.option("--data-dir", default=None, metavar="DIR", help="Where the dataset's files are.")(f)
+    f = click.option(
+        "--data-dir", default=None, metavar="DIR", help="Where the dataset's files are."
+    )(f)
     return click.option(
         "--dataset",
         default=None,
@@ -57,24 +59,98 @@ def data_options(f: Callable) -> Callable:
 def training_options(f: Callable) -> Callable:
     """The optimisation options shared by train and imp (defaults: the model family's)."""
     options = [
-        click.option("--epochs", type=click.IntRange(min=0), default=None, help="Training length in epochs."),
-        click.option("--steps", type=click.IntRange(min=0), default=None, help="Training length in optimizer steps (instead of --epochs)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Examples per step, over all processes."),
-        click.option("--lr", type=click.FloatRange(min=0), default=None, help="Base learning rate (SGD)."),
-        click.option("--momentum", type=click.FloatRange(min=0), default=None, help="SGD momentum."),
-        click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 weight decay."),
-        click.option("--milestones", default=None, metavar="D[,D...]", help="Steps or epochs where the lr is multiplied by --gamma, e.g. 80ep,120ep."),
-        click.option("--gamma", type=click.FloatRange(min=0), default=None, help="lr factor at each milestone (0.1)."),
-        click.option("--warmup", default=None, metavar="D", help="Linear lr warmup length, e.g. 500 or 5ep."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the data order and augmentation."),
-        click.option("--augment/--no-augment", default=None, help="Random crop + flip (default: on for CIFAR)."),
-        click.option("--eval-every", default=None, metavar="D", help="Evaluate on the test split every D steps (or Nep); always at the end."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where to train."),
-        click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on with CUDA; CUDA only)."),
-        click.option("--checkpoint-dir", default=None, metavar="DIR", help="Save resumable checkpoints here; rerunning the same command resumes."),
-        click.option("--checkpoint-every", default=None, metavar="D", help="Checkpoint interval (default: every epoch)."),
-        click.option("--weights", default=None, metavar="FILE", help="Start from these weights instead of the mask's init reference."),
-        click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal)."),
+        click.option(
+            "--epochs", type=click.IntRange(min=0), default=None, help="Training length in epochs."
+        ),
+        click.option(
+            "--steps",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Training length in optimizer steps (instead of --epochs).",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Examples per step, over all processes.",
+        ),
+        click.option(
+            "--lr", type=click.FloatRange(min=0), default=None, help="Base learning rate (SGD)."
+        ),
+        click.option(
+            "--momentum", type=click.FloatRange(min=0), default=None, help="SGD momentum."
+        ),
+        click.option(
+            "--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 weight decay."
+        ),
+        click.option(
+            "--milestones",
+            default=None,
+            metavar="D[,D...]",
+            help="Steps or epochs where the lr is multiplied by --gamma, e.g. 80ep,120ep.",
+        ),
+        click.option(
+            "--gamma",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="lr factor at each milestone (0.1).",
+        ),
+        click.option(
+            "--warmup", default=None, metavar="D", help="Linear lr warmup length, e.g. 500 or 5ep."
+        ),
+        click.option(
+            "--seed",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Seed of the data order and augmentation.",
+        ),
+        click.option(
+            "--augment/--no-augment",
+            default=None,
+            help="Random crop + flip (default: on for CIFAR).",
+        ),
+        click.option(
+            "--eval-every",
+            default=None,
+            metavar="D",
+            help="Evaluate on the test split every D steps (or Nep); always at the end.",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+            default="auto",
+            show_default=True,
+            help="Where to train.",
+        ),
+        click.option(
+            "--amp/--no-amp",
+            default=None,
+            help="Mixed precision (default: on with CUDA; CUDA only).",
+        ),
+        click.option(
+            "--checkpoint-dir",
+            default=None,
+            metavar="DIR",
+            help="Save resumable checkpoints here; rerunning the same command resumes.",
+        ),
+        click.option(
+            "--checkpoint-every",
+            default=None,
+            metavar="D",
+            help="Checkpoint interval (default: every epoch).",
+        ),
+        click.option(
+            "--weights",
+            default=None,
+            metavar="FILE",
+            help="Start from these weights instead of the mask's init reference.",
+        ),
+        click.option(
+            "--progress/--no-progress",
+            default=None,
+            help="Progress bar on stderr (default: when stderr is a terminal).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -119,7 +195,9 @@ def load_data(
     if name is None and binding.name is not None:
         name = default_dataset(binding.name)
     if name is None:
-        raise OptionError(f"model {binding.name or '(unknown)'} has no default dataset: give --dataset")
+        raise OptionError(
+            f"model {binding.name or '(unknown)'} has no default dataset: give --dataset"
+        )
     shape = binding.args.get("input_shape")
     classes = binding.args.get("num_classes")
     data = load_dataset(
@@ -134,7 +212,9 @@ def load_data(
     return data
 
 
-def make_options(binding: ModelBinding, dataset: Dataset, params: Mapping[str, Any]) -> TrainOptions:
+def make_options(
+    binding: ModelBinding, dataset: Dataset, params: Mapping[str, Any]
+) -> TrainOptions:
     """TrainOptions: the family's defaults, overridden by the options the user gave."""
     from maskkit.models import model_family
     from maskkit.training import default_options
@@ -155,42 +235,17 @@ def progress_enabled(flag: bool | None) -> bool:
 
 
 class ProgressBar:
-    """A rich progress bar on stderr (steps, loss, rate, ETA) fed by the training loop."""
+    """Training progress on stderr: a rich bar (steps, loss, rate, ETA) when ``bar`` is on, and
+    one line per evaluation either way."""
 
-    def __init__(self, description: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        class Rate(ProgressColumn):
-            def render(self, task: Any) -> Text:
-                speed = task.finished_speed or task.speed
-                return Text(f"{speed:,.1f} steps/s" if speed else "- steps/s")
-
-        self.console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            Rate(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
+    def __init__(self, description: str, *, bar: bool = True) -> None:
         self.description = description
+        self.bar: Any = _rich_bar() if bar else None
         self.task: Any = None
 
     def __call__(self, step: int, total: int, loss: float | None) -> None:
+        if self.bar is None:
+            return
         text = "-" if loss is None else f"{loss:.4f}"
         if self.task is None:
             self.bar.start()
@@ -200,9 +255,52 @@ class ProgressBar:
         else:
             self.bar.update(self.task, completed=step, loss=text)
 
+    def evaluation(self, record: Mapping[str, Any]) -> None:
+        train_loss = record.get("train_loss")
+        line = (
+            f"{self.description} step {record['step']} ({record['epoch']:.2f} epochs): "
+            f"test accuracy {record['test_accuracy']:.2%}, test loss {record['test_loss']:.4f}"
+            + (f", train loss {train_loss:.4f}" if train_loss is not None else "")
+        )
+        if self.bar is not None and self.task is not None:
+            self.bar.console.print(line, highlight=False, markup=False)
+        else:
+            note(line)
+
     def close(self) -> None:
-        if self.task is not None:
+        if self.bar is not None and self.task is not None:
             self.bar.stop()
+
+
+def _rich_bar() -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.1f} steps/s" if speed else "- steps/s")
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        Rate(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
 
 
 def note(message: str) -> None:

@@ -75,7 +75,7 @@ def _state_from_bytes(data: bytes, *, name: str, binding: ModelBinding) -> dict[
             f"(fingerprint {weights.model.fingerprint[:12]}), not {binding.name} "
             f"(fingerprint {binding.fingerprint[:12]})"
         )
-    return weights.tensors()
+    return weights.tensor_views()  # (only ever loaded into a model, which copies)
 
 
 def resolve_init_weights(
@@ -118,7 +118,7 @@ def initial_model(
 
     if isinstance(artifact, Weights):
         model = build_bound_model(artifact.model, seed=0, source=source)
-        _load_strict(model, artifact.tensors(), source=source)
+        _load_strict(model, artifact.tensor_views(), source=source)
         return model, None
     if not isinstance(artifact, Mask):
         raise KindError(f"{source}: is a {artifact.kind} artifact, expected mask or weights")

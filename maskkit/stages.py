@@ -155,7 +155,7 @@ def _model_holding(weights: Weights) -> torch.nn.Module:
     from maskkit.initial import _load_strict
 
     model = build_bound_model(weights.model, seed=0, source="the weights")
-    _load_strict(model, weights.tensors(), source="the weights")
+    _load_strict(model, weights.tensor_views(), source="the weights")  # (load_state_dict copies)
     return model
 
 
@@ -218,7 +218,7 @@ def make_mask(
         described["exclude"] = list(exclude)
     _warn_synflow_sparsity(scores, sparsity, rule)
     masks = masking.make_mask(
-        scores.tensors(),
+        scores.tensor_views(),
         0.0 if sparsity is None else sparsity,  # (ignored by the like and densities rules)
         rule=rule,
         like=like_counts,
@@ -254,7 +254,7 @@ def shuffle(mask: Mask, seed: int) -> Mask:
     """Each layer's mask randomly permuted: per-layer densities kept, positions redrawn."""
     from maskkit.ablations.shuffle import shuffle_masks
 
-    shuffled = shuffle_masks(mask.tensors(), seed)
+    shuffled = shuffle_masks(mask.tensor_views(), seed)
     return mask.derive(record("shuffle", {}, seed=seed, input=mask), arrays=shuffled)
 
 

@@ -44,3 +44,12 @@ def test_list_names_the_registries():
     assert {m["name"]: m["needs_data"] for m in doc["methods"]}["snip"] is True
     assert "mnist" in doc["datasets"] and "erk" in doc["rules"]
     assert "resnet20" in invoke(["list"]).stdout
+
+
+def test_exit_codes_survive_the_fast_exit_of_a_real_process(tmp_path):
+    usage = run_maskkit(["sqeeze"])
+    assert usage.returncode == 2 and b"No such command" in usage.stderr
+    missing = run_maskkit(["info", str(tmp_path / "nope.safetensors")])
+    assert missing.returncode == 1
+    assert missing.stderr.decode().startswith("maskkit: error: ")
+    assert str(tmp_path / "nope.safetensors") in missing.stderr.decode()

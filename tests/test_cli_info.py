@@ -83,9 +83,9 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 def test_info_imports_neither_numpy_nor_torch():
     code = (
         "import sys\n"
-        "from maskkit_cli.main import main\n"
+        "from maskkit_cli.main import cli\n"
         f"sys.argv = ['maskkit', 'info', {str(MASK)!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "try:\n    cli(prog_name='maskkit')\nexcept SystemExit:\n    pass\n"
         "print('numpy' in sys.modules, 'torch' in sys.modules, 'rich' in sys.modules, file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

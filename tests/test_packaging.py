@@ -6,7 +6,7 @@ import subprocess
 import sys
 import tomllib
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import ROOT
 
 
 def test_every_package_folder_is_listed_in_pyproject():
@@ -33,20 +33,6 @@ def imported_after(code: str) -> set[str]:
 def test_the_library_imports_without_click_rich_torch_or_numpy():
     modules = imported_after("import maskkit, maskkit.format, maskkit.data, maskkit.training")
     assert not modules & {"click", "rich", "torch", "numpy"}
-
-
-def test_info_on_a_pipe_needs_neither_torch_nor_numpy():
-    mask = FIXTURES / "format" / "valid" / "mask_bool.safetensors"
-    code = (
-        "import sys, io, contextlib\n"
-        "from maskkit_cli.main import cli\n"
-        f"sys.argv = ['maskkit', 'info', {str(mask)!r}]\n"
-        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-        "    cli(prog_name='maskkit')\n"
-    )
-    modules = imported_after(code)
-    assert "maskkit_cli.info" in modules
-    assert not modules & {"torch", "numpy", "rich"}
 
 
 def test_help_does_not_import_torch():

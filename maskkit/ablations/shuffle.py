@@ -40,8 +40,11 @@ def shuffle_masks(masks: Mapping[str, Tensor], seed: int) -> dict[str, Tensor]:
             what = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
             raise OptionError(f"mask {name!r} must be a bool tensor; got {what}")
         generator = torch.Generator(device="cpu").manual_seed(layer_seed(seed, name))
-        order = torch.randperm(mask.numel(), generator=generator).to(mask.device)
-        shuffled[name] = mask.reshape(-1)[order].reshape(mask.shape)
+        # int32 halves the permutation's memory; randperm draws the same numbers for either
+        # dtype, and index_select (unlike indexing) takes int32 indices without widening them.
+        dtype = torch.int32 if mask.numel() < 2**31 else torch.int64
+        order = torch.randperm(mask.numel(), generator=generator, dtype=dtype).to(mask.device)
+        shuffled[name] = mask.reshape(-1).index_select(0, order).reshape(mask.shape)
     return shuffled
 
 

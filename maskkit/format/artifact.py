@@ -127,6 +127,20 @@ class Artifact:
 
         return {name: torch.from_numpy(np.array(a)) for name, a in self.arrays.items()}
 
+    def tensor_views(self) -> dict[str, torch.Tensor]:
+        """Zero-copy tensors over the artifact's arrays, for callers that only read them.
+
+        Arrays read from a file are views of its immutable bytes: writing to these tensors is
+        undefined. Use :meth:`tensors` for tensors of your own.
+        """
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's "non-writable array" warning
+            return {name: torch.from_numpy(a) for name, a in self.arrays.items()}
+
     def derive(self: A, record: StageRecord, **changes: Any) -> A:
         """A new artifact of the same kind with ``record`` appended to the provenance chain.
 

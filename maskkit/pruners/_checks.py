@@ -92,13 +92,16 @@ def finish(
 ) -> dict[str, Tensor]:
     """float32 CPU scores in ``prunable`` order; -inf where ``mask`` prunes; NaN is a bug."""
     params = dict(model.named_parameters())
+    own = {p.untyped_storage().data_ptr() for p in params.values()}
     out: dict[str, Tensor] = {}
     for name in prunable:
         t = raw[name].detach().to(device="cpu", dtype=torch.float32)
         if tuple(t.shape) != tuple(params[name].shape):
             raise RuntimeError(f"{method} returned shape {tuple(t.shape)} for {name!r}")
-        # clone() so that no returned tensor shares memory with the model.
-        t = t.clone() if mask is None else t.masked_fill(~mask[name], float("-inf"))
+        if mask is not None:
+            t = t.masked_fill(~mask[name], float("-inf"))
+        elif t.untyped_storage().data_ptr() in own:
+            t = t.clone()  # no returned tensor may share memory with the model
         if bool(torch.isnan(t).any()):
             raise RuntimeError(f"{method} produced NaN scores for {name!r}")
         out[name] = t.contiguous()

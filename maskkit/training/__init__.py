@@ -20,7 +20,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "parse_duration",
         ],
         "maskkit.training.loop": ["TrainResult", "train"],
-        "maskkit.training.evaluate": ["Metrics", "evaluate"],
+        "maskkit.training.evaluation": ["Metrics", "evaluate"],
         "maskkit.training.enforce": ["MaskEnforcer"],
         "maskkit.training.checkpoint": ["CheckpointDir", "run_identity"],
         "maskkit.training.stage": ["check_dataset", "recorded_step", "train_artifact"],

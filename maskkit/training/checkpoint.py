@@ -58,7 +58,13 @@ class CheckpointDir:
     >>> folder.claim(); state = folder.load()                                  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str], identity: str, *, describe: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        identity: str,
+        *,
+        describe: Mapping[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.identity = identity
         self.describe = dict(describe or {})
@@ -83,11 +89,15 @@ class CheckpointDir:
             try:
                 recorded = json.loads(run.read_text())["identity"]
             except (OSError, ValueError, KeyError, TypeError):
-                raise TrainingError(f"{run}: unreadable run record; delete the folder to start over") from None
+                raise TrainingError(
+                    f"{run}: unreadable run record; delete the folder to start over"
+                ) from None
             if recorded != self.identity:
                 raise self._refuse(recorded)
         elif self.checkpoint.exists():
-            raise TrainingError(f"{self.path}: holds a checkpoint but no {RUN}; delete the folder to start over")
+            raise TrainingError(
+                f"{self.path}: holds a checkpoint but no {RUN}; delete the folder to start over"
+            )
 
     def claim(self) -> None:
         """Create the folder and record this run in it (rank 0 only)."""
@@ -95,10 +105,14 @@ class CheckpointDir:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise TrainingError(f"{self.path}: cannot create the checkpoint folder ({exc.strerror or exc})") from None
+            raise TrainingError(
+                f"{self.path}: cannot create the checkpoint folder ({exc.strerror or exc})"
+            ) from None
         run = self.path / RUN
         if not run.exists():
-            text = json.dumps({"identity": self.identity, "run": self.describe}, indent=2, sort_keys=True)
+            text = json.dumps(
+                {"identity": self.identity, "run": self.describe}, indent=2, sort_keys=True
+            )
             write_atomic(run, [text.encode() + b"\n"])
 
     def load(self) -> dict[str, Any] | None:
@@ -109,9 +123,13 @@ class CheckpointDir:
         try:
             state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
         except Exception as exc:  # any unpickling/format failure means the same thing here
-            raise TrainingError(f"{self.checkpoint}: unreadable checkpoint ({exc}); delete the folder to start over") from None
+            raise TrainingError(
+                f"{self.checkpoint}: unreadable checkpoint ({exc}); delete the folder to start over"
+            ) from None
         if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-            raise TrainingError(f"{self.checkpoint}: not a maskkit checkpoint of version {CHECKPOINT_VERSION}")
+            raise TrainingError(
+                f"{self.checkpoint}: not a maskkit checkpoint of version {CHECKPOINT_VERSION}"
+            )
         if state.get("identity") != self.identity:
             raise self._refuse(str(state.get("identity")))
         return state
@@ -123,4 +141,6 @@ class CheckpointDir:
         try:
             write_atomic(self.checkpoint, [buffer.getbuffer()])
         except OSError as exc:
-            raise TrainingError(f"{self.checkpoint}: cannot write the checkpoint ({exc.strerror or exc})") from None
+            raise TrainingError(
+                f"{self.checkpoint}: cannot write the checkpoint ({exc.strerror or exc})"
+            ) from None

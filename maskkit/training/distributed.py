@@ -48,7 +48,9 @@ def from_env() -> DistInfo | None:
             local_rank=int(os.environ.get("LOCAL_RANK", "0")),
         )
     except ValueError:
-        raise TrainingError("RANK/WORLD_SIZE/LOCAL_RANK are not integers; run under torchrun") from None
+        raise TrainingError(
+            "RANK/WORLD_SIZE/LOCAL_RANK are not integers; run under torchrun"
+        ) from None
 
 
 def current() -> DistInfo:
@@ -56,7 +58,9 @@ def current() -> DistInfo:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+        )
     return DistInfo()
 
 
@@ -77,7 +81,9 @@ def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
     if name == "mps":
         if info.distributed:
             raise OptionError("--device mps: distributed training needs cpu or cuda")
-        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        if not (
+            getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        ):
             raise OptionError("--device mps: MPS is not available on this machine")
         return torch.device("mps")
     if name != "cpu":

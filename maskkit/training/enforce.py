@@ -38,7 +38,8 @@ class MaskEnforcer:
         self.names = sorted(masks)
         self.params = [params[n] for n in self.names]
         self.masks = [
-            masks[n].to(device=p.device, dtype=p.dtype) for n, p in zip(self.names, self.params, strict=True)
+            masks[n].to(device=p.device, dtype=p.dtype)
+            for n, p in zip(self.names, self.params, strict=True)
         ]
 
     @torch.no_grad()
@@ -50,5 +51,6 @@ class MaskEnforcer:
     def violations(self) -> int:
         """How many pruned weights are not exactly zero (0 after :meth:`apply`)."""
         return sum(
-            int(((m == 0) & (p.detach() != 0)).sum()) for p, m in zip(self.params, self.masks, strict=True)
+            int(((m == 0) & (p.detach() != 0)).sum())
+            for p, m in zip(self.params, self.masks, strict=True)
         )

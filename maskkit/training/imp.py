@@ -114,7 +114,9 @@ def iterative_magnitude_pruning(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OptionError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+        raise OptionError(
+            f"{out}: cannot create the output folder ({exc.strerror or exc})"
+        ) from None
     rewind_path = out / f"rewind_step{rewind_step}.safetensors"
 
     def checkpoints(r: int) -> str | None:
@@ -125,7 +127,9 @@ def iterative_magnitude_pruning(
 
     rows: list[ImpRound] = []
 
-    def finish(r: int, mask: Mask | None, mask_name: str | None, trained: Weights, sparsity: float) -> None:
+    def finish(
+        r: int, mask: Mask | None, mask_name: str | None, trained: Weights, sparsity: float
+    ) -> None:
         name = f"round{r}_weights.safetensors"
         trained.save(out / name)
         metrics = trained.training["metrics"]
@@ -166,7 +170,9 @@ def iterative_magnitude_pruning(
     )
     if not rewind_path.exists():
         # A resumed round 0 that was past step K already wrote the file in its first run.
-        raise OptionError(f"{rewind_path}: the rewind weights were not written; delete the checkpoints and rerun")
+        raise OptionError(
+            f"{rewind_path}: the rewind weights were not written; delete the checkpoints and rerun"
+        )
     finish(0, current, mask_name, trained, 1.0 - start_density)
 
     for r in range(1, rounds + 1):
@@ -188,7 +194,9 @@ def iterative_magnitude_pruning(
     return rows
 
 
-def _write_summary(out: Path, rows: list[ImpRound], *, rate: float, rewind_step: int, options: TrainOptions) -> None:
+def _write_summary(
+    out: Path, rows: list[ImpRound], *, rate: float, rewind_step: int, options: TrainOptions
+) -> None:
     doc = {
         "rate": rate,
         "rewind_step": rewind_step,

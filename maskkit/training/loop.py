@@ -30,11 +30,15 @@ from maskkit.training import distributed
 from maskkit.training._data import epoch_batches
 from maskkit.training.checkpoint import CheckpointDir, rng_state, run_identity, set_rng_state
 from maskkit.training.enforce import MaskEnforcer
-from maskkit.training.evaluate import Metrics, evaluate
+from maskkit.training.evaluation import Metrics, evaluate
 from maskkit.training.options import Duration, Plan, TrainOptions
 
 Progress = Callable[[int, int, "float | None"], None]
-"""Called as ``progress(step, total_steps, mean_recent_loss)``; first with the starting step."""
+"""Called as ``progress(step, total_steps, mean_recent_loss)``; first with the starting step.
+
+If the object also has an ``evaluation(record)`` method, it receives every evaluation record
+(the dict also written to the log). Only rank 0 calls either.
+"""
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def tensors_hash(tensors: Mapping[str, Tensor]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         digest.update(f"{name}\0{t.dtype}\0{list(t.shape)}\0".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return "sha256:" + digest.hexdigest()
 
 
@@ -260,7 +264,11 @@ def train(
         folder = CheckpointDir(
             checkpoint_dir,
             identity,
-            describe={"options": options.to_dict(), "dataset": dataset.to_dict(), "start_step": start_step},
+            describe={
+                "options": options.to_dict(),
+                "dataset": dataset.to_dict(),
+                "start_step": start_step,
+            },
         )
         if info.is_main:
             folder.claim()
@@ -315,6 +323,8 @@ def train(
         )
         if log_path is not None and info.is_main:
             _write_log(log_path, history)
+        if info.is_main and hasattr(progress, "evaluation"):
+            progress.evaluation(history[-1])
 
     def diverged(value: float) -> TrainingError:
         kept = (
@@ -425,4 +435,3 @@ def train(
 def model_state(model: nn.Module) -> dict[str, Tensor]:
     """A CPU copy of ``model``'s state_dict (safe to keep while training goes on)."""
     return {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
-

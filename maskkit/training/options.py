@@ -37,14 +37,18 @@ def parse_duration(value: Duration, *, what: str) -> Duration:
     ('80ep', 500)
     """
     if isinstance(value, bool):
-        raise OptionError(f"{what}: {value!r} is not a number of steps or epochs (e.g. 500 or 80ep)")
+        raise OptionError(
+            f"{what}: {value!r} is not a number of steps or epochs (e.g. 500 or 80ep)"
+        )
     if isinstance(value, int):
         if value < 0:
             raise OptionError(f"{what}: must not be negative, got {value}")
         return value
     match = _DURATION.match(str(value))
     if match is None:
-        raise OptionError(f"{what}: {value!r} is not a number of steps or epochs (e.g. 500 or 80ep)")
+        raise OptionError(
+            f"{what}: {value!r} is not a number of steps or epochs (e.g. 500 or 80ep)"
+        )
     count, unit = int(match.group(1)), match.group(2)
     return f"{count}ep" if unit == "ep" else count
 
@@ -102,7 +106,9 @@ class TrainOptions:
 
     epochs: int | None = field(default=None, metadata={"help": "training length in epochs"})
     steps: int | None = field(default=None, metadata={"help": "training length in steps"})
-    batch_size: int = field(default=128, metadata={"help": "examples per step (all ranks together)"})
+    batch_size: int = field(
+        default=128, metadata={"help": "examples per step (all ranks together)"}
+    )
     lr: float = field(default=0.1, metadata={"help": "base learning rate of SGD"})
     momentum: float = field(default=0.0, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
@@ -254,7 +260,9 @@ def default_options(family: str, dataset: str | None = None, **overrides: Any) -
     known = {f.name for f in dataclasses.fields(TrainOptions)}
     unknown = sorted(set(given) - known)
     if unknown:
-        raise OptionError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise OptionError(
+            f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     if "steps" in given and "epochs" not in given:
         values.pop("epochs", None)
     if "epochs" in given:

@@ -23,7 +23,9 @@ from maskkit.training.loop import Progress, TrainResult, model_state, train
 from maskkit.training.options import Duration, TrainOptions
 
 
-def recorded_step(artifact: Mask | Weights, *, weights: str | os.PathLike[str] | None = None) -> int:
+def recorded_step(
+    artifact: Mask | Weights, *, weights: str | os.PathLike[str] | None = None
+) -> int:
     """The training step the starting weights were saved at (0 unless a run saved them).
 
     From ``weights`` when given, else from the file a mask's init reference names, else from a
@@ -102,6 +104,8 @@ def train_artifact(
 
     if not isinstance(artifact, (Mask, Weights)):
         raise OptionError(f"{source}: train needs a mask or weights artifact, not {artifact.kind}")
+    if weights is not None and isinstance(artifact, Weights):
+        raise OptionError(f"{source}: is a weights artifact; --weights goes with a mask")
     model, masks = initial_model(artifact, weights=weights, source=source)
     check_dataset(artifact.model, dataset)
     start = recorded_step(artifact, weights=weights) if start_step is None else start_step
@@ -115,7 +119,10 @@ def train_artifact(
         "start_step": start,
         "weights": None if weights is None else os.fspath(weights),
     }
-    provenance = (*artifact.provenance, stages.record("train", described, seed=options.seed, input=artifact))
+    provenance = (
+        *artifact.provenance,
+        stages.record("train", described, seed=options.seed, input=artifact),
+    )
     prunable = prunable_names(model)
     per_epoch = options.plan(len(dataset.train)).steps_per_epoch
     base = {

@@ -22,7 +22,12 @@ class Metrics:
     correct: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "loss": self.loss, "count": self.count, "correct": self.correct}
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "count": self.count,
+            "correct": self.correct,
+        }
 
 
 def evaluate(
@@ -72,5 +77,5 @@ def evaluate(
         accuracy=correct / count if count else 0.0,
         loss=loss_sum / count if count else 0.0,
         count=count,
-        correct=int(round(correct)),
+        correct=round(correct),
     )

@@ -1,0 +1,172 @@
+"""maskkit train: the artifact it writes, --save-at, rewinding, and one-line refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from maskkit import stages
+from maskkit.format import InitRef, Mask, ModelBinding, load
+from tests.conftest import invoke
+from tests.training_helpers import DATA_ARGS, lenet_mask, pruned_values
+
+FAST = [
+    *DATA_ARGS,
+    "--steps",
+    "12",
+    "--batch-size",
+    "64",
+    "--momentum",
+    "0.9",
+    "--weight-decay",
+    "1e-3",
+]
+
+
+@pytest.fixture
+def mask_file(tmp_path):
+    path = tmp_path / "m.safetensors"
+    lenet_mask(0.8).save(path)
+    return path
+
+
+def one_line_error(result, *needles):
+    assert result.exit_code == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("maskkit: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_writes_trained_weights_with_training_metadata(mask_file):
+    mask = load(str(mask_file))
+    result = invoke(["train", *FAST, "--eval-every", "6"], input=mask_file.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    trained = load(result.stdout_bytes, kind="weights")
+    t = trained.training
+    assert t["mask"] == mask.content_hash and t["step"] == 12 and t["start_step"] == 0
+    assert (
+        t["options"]["momentum"] == 0.9
+        and t["options"]["steps"] == 12
+        and t["options"]["lr"] == 0.1
+    )
+    assert t["dataset"]["name"] == "synthetic" and t["dataset"]["train_size"] == 512
+    assert 0.0 <= t["metrics"]["test_accuracy"] <= 1.0 and t["metrics"]["test_count"] == 200
+    assert [r.stage for r in trained.provenance] == [*(r.stage for r in mask.provenance), "train"]
+    assert trained.provenance[-1].input == mask.content_hash
+    assert trained.model == mask.model and trained.init == mask.init
+    assert np.count_nonzero(pruned_values(trained.arrays, mask)) == 0
+    assert "test accuracy" in result.stderr
+
+
+def test_save_at_writes_stem_step_files(tmp_path, mask_file):
+    out = tmp_path / "run.safetensors"
+    result = invoke(["train", str(mask_file), *FAST, "--save-at", "0,5", "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    step0 = load(str(tmp_path / "run_step0.safetensors"), kind="weights")
+    step5 = load(str(tmp_path / "run_step5.safetensors"), kind="weights")
+    assert step0.training["step"] == 0 and step5.training["step"] == 5
+    # step 0 is the initial weights with the mask applied
+    init = stages.init_weights("lenet300", seed=0)
+    mask = load(str(mask_file))
+    for name, value in step0.arrays.items():
+        expected = (
+            init.arrays[name] * mask.arrays[name] if name in mask.arrays else init.arrays[name]
+        )
+        assert np.array_equal(value, expected)
+    # with stdout as output the files need a folder
+    refused = invoke(["train", str(mask_file), *FAST, "--save-at", "3"])
+    assert refused.exit_code == 2 and "--save-dir" in refused.stderr
+
+
+def test_rewound_mask_continues_from_the_saved_step(tmp_path, mask_file):
+    """score | mask | rewind --to run_step5 | train starts at step 5 and ends where a straight
+    run of the same plain-SGD schedule ends (no optimizer state to lose)."""
+    plain = [*DATA_ARGS, "--steps", "12", "--batch-size", "64", "--milestones", "8"]
+    straight = tmp_path / "straight.safetensors"
+    assert (
+        invoke(["train", str(mask_file), *plain, "--save-at", "5", "-o", str(straight)]).exit_code
+        == 0
+    )
+    rewound = invoke(
+        ["rewind", "--to", str(tmp_path / "straight_step5.safetensors")],
+        input=mask_file.read_bytes(),
+    )
+    assert rewound.exit_code == 0, rewound.stderr
+    result = invoke(["train", *plain], input=rewound.stdout_bytes)
+    assert result.exit_code == 0, result.stderr
+    trained, reference = load(result.stdout_bytes), load(str(straight))
+    assert trained.training["start_step"] == 5
+    assert all(np.array_equal(trained.arrays[n], reference.arrays[n]) for n in reference.arrays)
+    scratch = load(
+        invoke(["train", *plain, "--start-step", "0"], input=rewound.stdout_bytes).stdout_bytes
+    )
+    assert scratch.training["start_step"] == 0
+
+
+def test_dense_training_from_weights(tmp_path):
+    init = stages.init_weights("lenet300", seed=3)
+    result = invoke(["train", *FAST], input=init.to_bytes())
+    assert result.exit_code == 0, result.stderr
+    trained = load(result.stdout_bytes, kind="weights")
+    assert trained.training["mask"] is None and trained.density > 0.99
+
+
+def test_weights_override_records_its_hash(tmp_path, mask_file):
+    other = tmp_path / "w.safetensors"
+    stages.init_weights("lenet300", seed=9).save(other)
+    result = invoke(["train", str(mask_file), *FAST, "--weights", str(other)])
+    assert result.exit_code == 0, result.stderr
+    trained = load(result.stdout_bytes)
+    import hashlib
+
+    assert trained.init == InitRef(
+        sha256=hashlib.sha256(other.read_bytes()).hexdigest(), path=str(other)
+    )
+
+
+def test_bad_inputs_fail_in_one_line_and_write_nothing(tmp_path, mask_file):
+    out = tmp_path / "out.safetensors"
+    base = ["train", *FAST, "-o", str(out)]
+    mask = load(str(mask_file))
+    unknown = Mask(mask.arrays, model=ModelBinding("nosuchnet", {}, None), init=InitRef(seed=0))
+    one_line_error(invoke(base, input=unknown.to_bytes()), "unknown model 'nosuchnet'")
+
+    weights = tmp_path / "w.safetensors"
+    stages.init_weights("lenet300", seed=1).save(weights)
+    rewound = stages.rewind(mask, weights)
+    weights.write_bytes(stages.init_weights("lenet300", seed=2).to_bytes())  # changed afterwards
+    one_line_error(invoke(base, input=rewound.to_bytes()), "does not match")
+
+    wrong = tmp_path / "wrong.safetensors"
+    stages.init_weights("lenet300", seed=0, model_args={"hidden": [50, 20]}).save(wrong)
+    one_line_error(invoke([*base, str(mask_file), "--weights", str(wrong)]), "fingerprint")
+
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    one_line_error(
+        invoke(
+            [
+                "train",
+                str(mask_file),
+                "--dataset",
+                "cifar10",
+                "--data-dir",
+                str(empty),
+                "-o",
+                str(out),
+            ]
+        ),
+        "cifar",
+    )
+    one_line_error(invoke([*base, str(mask_file), "--lr", "1e10"]), "diverged", "step")
+    one_line_error(
+        invoke(base, input=stages.score(stages.init_weights("lenet300"), "magnitude").to_bytes()),
+        "scores",
+    )
+    assert not out.exists() and list(tmp_path.glob(".out*")) == []
+
+
+def test_help_has_an_example_and_the_defaults():
+    text = invoke(["train", "--help"]).stdout
+    assert "Example:" in text and "maskkit train" in text and "160 epochs" in text
