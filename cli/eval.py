@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from maskkit_cli.data_options import data_options
 from maskkit_cli.options import input_argument, json_option
-from maskkit_cli.training_options import data_options
 
 
 @click.command("eval")
@@ -70,9 +70,9 @@ def evaluate(
     from maskkit.training import MaskEnforcer
     from maskkit.training import evaluate as run_eval
     from maskkit.training.distributed import resolve_device
+    from maskkit_cli.data_options import load_data
     from maskkit_cli.report import KeyValues, Report, emit
     from maskkit_cli.streams import read_input
-    from maskkit_cli.training_options import load_data
 
     data, name = read_input(input)
     artifact = load(data, kind=("weights", "mask"), name=name)

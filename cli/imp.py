@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from maskkit_cli.data_options import data_options
 from maskkit_cli.options import input_argument, json_option
-from maskkit_cli.training_options import FAMILY_DEFAULTS_HELP, data_options, training_options
+from maskkit_cli.training_options import FAMILY_DEFAULTS_HELP, training_options
 
 
 @click.command(epilog=FAMILY_DEFAULTS_HELP)
@@ -72,11 +73,11 @@ def imp(
     """
     from maskkit.format import load
     from maskkit.training import iterative_magnitude_pruning, parse_duration
+    from maskkit_cli.data_options import load_data
     from maskkit_cli.report import Report, Table, emit
     from maskkit_cli.streams import read_input
     from maskkit_cli.training_options import (
         ProgressBar,
-        load_data,
         make_options,
         note,
         progress_enabled,

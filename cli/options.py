@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 input_argument = click.argument("input", required=False, default="-", metavar="[INPUT]")
@@ -23,19 +25,24 @@ json_option = click.option(
 )
 
 
-def _parse_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    """KEY=VALUE pairs; each VALUE is parsed as JSON when it can be (else kept as text)."""
     import json
 
-    parsed = {}
+    parsed: dict[str, Any] = {}
     for item in values:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx=ctx, param=param)
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
         try:
             parsed[key] = json.loads(text)
         except ValueError:
             parsed[key] = text  # a bare string such as basic or bottleneck
     return parsed
+
+
+def _parse_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    return parse_pairs(values, f"--{param.name.replace('_', '-')}")
 
 
 def _parse_shape(

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from maskkit_cli.data_options import data_options, load_data
 from maskkit_cli.options import input_argument, model_options, output_option
 from maskkit_cli.stage_io import run_stage
 from maskkit_cli.streams import read_input
@@ -27,13 +28,7 @@ from maskkit_cli.streams import read_input
     show_default=True,
     help="Seed of the model's initialisation (with --model), of the scoring examples, and of random scores.",
 )
-@click.option(
-    "--dataset",
-    default=None,
-    metavar="NAME",
-    help="Scoring data for snip/grasp (default: the model's dataset).",
-)
-@click.option("--data-dir", default=None, metavar="DIR", help="Where the dataset's files are.")
+@data_options
 @click.option(
     "--samples-per-class",
     type=click.IntRange(min=1),
@@ -83,6 +78,8 @@ def score(
     seed: int,
     dataset: str | None,
     data_dir: str | None,
+    data_option: tuple[str, ...],
+    data_seed: int,
     samples_per_class: int,
     batch_size: int | None,
     temperature: float | None,
@@ -105,7 +102,6 @@ def score(
       maskkit score --method magnitude trained.safetensors > scores.safetensors
     """
     from maskkit import stages
-    from maskkit.models import default_dataset, model_args
     from maskkit.pruners import get_method
     from maskkit_cli.streams import load_input
 
@@ -125,15 +121,15 @@ def score(
         if from_model:
             data = None
             if m.needs_data:
-                defaults = model_args(
-                    model, num_classes=num_classes, input_shape=input_shape, overrides=model_arg
-                )
-                data = _load_data(
-                    dataset or default_dataset(model),
+                data = _data_for_new_model(
+                    dataset,
+                    model,
+                    model_arg,
+                    input_shape,
+                    num_classes,
                     data_dir,
-                    seed,
-                    defaults,
-                    given_only=(input_shape, num_classes),
+                    data_seed,
+                    data_option,
                 )
             weights = stages.init_weights(
                 model,
@@ -146,13 +142,8 @@ def score(
             weights = _read_weights(input, model, model_arg, input_shape, num_classes, seed)
             data = None
             if m.needs_data:
-                name = dataset or (
-                    default_dataset(weights.model.name) if weights.model.name else None
-                )
-                data = _load_data(name, data_dir, seed, weights.model.args, given_only=None)
-        current = None
-        if current_mask is not None:
-            current = load_input(current_mask, kind="mask")
+                data = load_data(weights.model, dataset, data_dir, data_seed, data_option)
+        current = load_input(current_mask, kind="mask") if current_mask is not None else None
         return stages.score(
             weights,
             m.name,
@@ -167,47 +158,40 @@ def score(
     run_stage(output, make)
 
 
-def _load_data(
+def _data_for_new_model(
     name: str | None,
+    model: str,
+    model_arg: dict,
+    input_shape: tuple[int, ...] | None,
+    num_classes: int | None,
     data_dir: str | None,
-    seed: int,
-    model_args: dict,
-    *,
-    given_only: tuple | None,
+    data_seed: int,
+    data_option: tuple[str, ...],
 ) -> Any:
-    """The scoring dataset, checked against the model's input shape and class count.
-
-    A synthetic dataset takes the model's shape and classes. ``given_only`` (the shape and
-    classes from the command line) replaces the model's defaults for a real dataset when the
-    model is built here: then the dataset decides them.
-    """
+    """The scoring data for a model built here: a real dataset decides the model's input shape
+    and classes (unless given); a synthetic one takes the model's."""
     from maskkit.data import load_dataset
-    from maskkit.errors import DataError, OptionError
+    from maskkit.data.registry import canonical_name
+    from maskkit.errors import OptionError
+    from maskkit.models import default_dataset, model_args
+    from maskkit_cli.options import parse_pairs
 
+    name = name or default_dataset(model)
     if name is None:
-        raise OptionError(
-            "the scoring method needs data and the model has no default dataset: give --dataset"
+        raise OptionError(f"model {model} has no default dataset: give --dataset")
+    if ":" not in name and canonical_name(name) == "synthetic":
+        args = model_args(
+            model, num_classes=num_classes, input_shape=input_shape, overrides=model_arg
         )
-    shape = model_args.get("input_shape")
-    classes = model_args.get("num_classes")
-    if given_only is not None and name != "synthetic":
-        shape, classes = given_only
-    data = load_dataset(
+        input_shape, num_classes = tuple(args["input_shape"]), args["num_classes"]
+    return load_dataset(
         name,
         data_dir=data_dir,
-        seed=seed,
-        input_shape=tuple(shape) if shape else None,
-        num_classes=classes,
+        seed=data_seed,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        options=parse_pairs(data_option, "--data-option"),
     )
-    if shape and tuple(shape) != tuple(data.input_shape):
-        raise DataError(
-            f"dataset {name} has inputs of shape {list(data.input_shape)}, the model takes {list(shape)}"
-        )
-    if classes and classes != data.num_classes:
-        raise DataError(
-            f"dataset {name} has {data.num_classes} classes, the model has {classes} outputs"
-        )
-    return data
 
 
 def _read_weights(

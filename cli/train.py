@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from maskkit_cli.data_options import data_options
 from maskkit_cli.options import input_argument, output_option
-from maskkit_cli.training_options import (
-    FAMILY_DEFAULTS_HELP,
-    data_options,
-    training_options,
-)
+from maskkit_cli.training_options import FAMILY_DEFAULTS_HELP, training_options
+
+if TYPE_CHECKING:
+    from maskkit.training.distributed import DistInfo
 
 
 @click.command(epilog=FAMILY_DEFAULTS_HELP)
@@ -114,14 +115,14 @@ def _launch(ctx: click.Context, input: str, output: str | None, nproc: int) -> N
         )
 
 
-def _train(input: str, output: str | None, params: dict, info: object) -> None:
+def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None:
     from maskkit.format import Mask, Weights, load
     from maskkit.training import distributed, parse_duration, train_artifact
     from maskkit.training.options import parse_durations
+    from maskkit_cli.data_options import load_data
     from maskkit_cli.streams import Output, read_input
     from maskkit_cli.training_options import (
         ProgressBar,
-        load_data,
         make_options,
         note,
         progress_enabled,
@@ -151,7 +152,9 @@ def _train(input: str, output: str | None, params: dict, info: object) -> None:
 
         start = recorded_step(artifact, weights=params["weights"])
         if start:
-            note(f"starting at step {start}, where the starting weights were saved (--start-step 0 starts over)")
+            note(
+                f"starting at step {start}, where the starting weights were saved (--start-step 0 starts over)"
+            )
     every = params["checkpoint_every"]
     bar = ProgressBar("train", bar=progress_enabled(params["progress"])) if main else None
 

@@ -33,6 +33,14 @@ __getattr__, __dir__, _names = lazy_exports(
         "maskkit.models": ["build_model", "known_models", "prunable_names"],
         "maskkit.data": ["known_datasets", "load_dataset"],
         "maskkit.pruners": ["known_methods"],
+        "maskkit.training": [
+            "TrainOptions",
+            "default_options",
+            "evaluate",
+            "iterative_magnitude_pruning",
+            "train",
+            "train_artifact",
+        ],
         "maskkit.interop": ["export_openlth", "export_torch_prune", "import_mask", "write_openlth"],
     },
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from maskkit.errors import ModelMismatchError
+from maskkit.errors import DataError, ModelMismatchError
 from maskkit.format.metadata import ModelBinding, fingerprint
 
 if TYPE_CHECKING:
@@ -62,3 +62,19 @@ def new_model(
     args = model_args(name, num_classes=num_classes, input_shape=input_shape, overrides=overrides)
     model = build_model(name, args, seed=seed)
     return model, bind(name, args, model)
+
+
+def check_dataset(binding: ModelBinding, dataset: Any) -> None:
+    """DataError when the dataset's inputs or classes do not fit the bound model."""
+    shape = binding.args.get("input_shape")
+    classes = binding.args.get("num_classes")
+    if shape and tuple(shape) != tuple(dataset.input_shape):
+        raise DataError(
+            f"dataset {dataset.name} has inputs of shape {list(dataset.input_shape)}, "
+            f"model {binding.name} takes {list(shape)}"
+        )
+    if classes and classes != dataset.num_classes:
+        raise DataError(
+            f"dataset {dataset.name} has {dataset.num_classes} classes, "
+            f"model {binding.name} has {classes} outputs"
+        )

@@ -23,7 +23,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "maskkit.training.evaluation": ["Metrics", "evaluate"],
         "maskkit.training.enforce": ["MaskEnforcer"],
         "maskkit.training.checkpoint": ["CheckpointDir", "run_identity"],
-        "maskkit.training.stage": ["check_dataset", "recorded_step", "train_artifact"],
+        "maskkit.training.stage": ["recorded_step", "train_artifact"],
         "maskkit.training.imp": ["ImpRound", "iterative_magnitude_pruning", "round_sparsity"],
     },
 )

@@ -108,8 +108,9 @@ def iterative_magnitude_pruning(
         raise OptionError(f"--rounds must be at least 0, got {rounds}")
     if not 0.0 < rate < 1.0:
         raise OptionError(f"--rate must be in (0, 1), got {rate}")
-    if rewind_step < 0:
-        raise OptionError(f"--rewind-step must be at least 0, got {rewind_step}")
+    total = options.plan(len(dataset.train)).total_steps
+    if not 0 <= rewind_step <= total:
+        raise OptionError(f"--rewind-step {rewind_step} is not within the run's {total} steps")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -326,14 +326,14 @@ def train(
         if info.is_main and hasattr(progress, "evaluation"):
             progress.evaluation(history[-1])
 
-    def diverged(value: float) -> TrainingError:
+    def diverged(what: str) -> TrainingError:
         kept = (
             f"; the last good checkpoint (step {last_good}) is kept in {folder.path}"
             if folder is not None and last_good is not None
             else ""
         )
         return TrainingError(
-            f"training diverged: the loss is {value} at step {step} "
+            f"training diverged: {what} at step {step} "
             f"(learning rate {plan.lr_at(step - 1):g}); stopped{kept}"
         )
 
@@ -376,14 +376,14 @@ def train(
             if do_eval or do_save or do_checkpoint or step % losses.sync_every == 0:
                 bad = losses.sync()
                 if bad is not None:
-                    raise diverged(bad)
+                    raise diverged(f"the loss is {bad}")
                 if progress is not None and info.is_main:
                     progress(step, total, losses.last)
             if do_eval:
                 record(evaluate_now())
             if do_save or do_checkpoint:
                 if not _all_finite(model):
-                    raise diverged(float("nan"))
+                    raise diverged("the weights are not finite")
                 _sync_buffers(model, info.world_size)
             if do_save and on_save is not None and info.is_main:
                 on_save(step, model)

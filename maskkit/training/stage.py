@@ -16,9 +16,10 @@ from typing import Any
 
 from torch import nn
 
+from maskkit.binding import check_dataset
 from maskkit.data.types import Dataset
-from maskkit.errors import DataError, FormatError, OptionError
-from maskkit.format import InitRef, Mask, ModelBinding, Weights, read_file, read_metadata
+from maskkit.errors import FormatError, OptionError
+from maskkit.format import InitRef, Mask, Weights, read_file, read_metadata
 from maskkit.training.loop import Progress, TrainResult, model_state, train
 from maskkit.training.options import Duration, TrainOptions
 
@@ -52,22 +53,6 @@ def _step_in_file(path: str) -> int:
 def _step_of(training: Mapping[str, Any] | None) -> int:
     step = (training or {}).get("step", 0)
     return step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else 0
-
-
-def check_dataset(binding: ModelBinding, dataset: Dataset) -> None:
-    """DataError when the dataset's inputs or classes do not fit the bound model."""
-    shape = binding.args.get("input_shape")
-    classes = binding.args.get("num_classes")
-    if shape and tuple(shape) != tuple(dataset.input_shape):
-        raise DataError(
-            f"dataset {dataset.name} has inputs of shape {list(dataset.input_shape)}, "
-            f"model {binding.name} takes {list(shape)}"
-        )
-    if classes and classes != dataset.num_classes:
-        raise DataError(
-            f"dataset {dataset.name} has {dataset.num_classes} classes, "
-            f"model {binding.name} has {classes} outputs"
-        )
 
 
 def train_artifact(
