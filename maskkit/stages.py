@@ -254,7 +254,7 @@ def shuffle(mask: Mask, seed: int) -> Mask:
     """Each layer's mask randomly permuted: per-layer densities kept, positions redrawn."""
     from maskkit.ablations.shuffle import shuffle_masks
 
-    shuffled = shuffle_masks(mask.tensor_views(), seed)
+    shuffled = shuffle_masks(mask.arrays, seed)
     return mask.derive(record("shuffle", {}, seed=seed, input=mask), arrays=shuffled)
 
 

@@ -207,7 +207,7 @@ class Mask(Artifact):
 
     def _kept(self, name: str) -> int:
         # Popcount of the packed bits (needed for the hash anyway) beats scanning the bytes.
-        return int(np.bitwise_count(self._packed[name]).sum())
+        return tensors.popcount(self._packed[name])
 
     @cached_property
     def _packed(self) -> dict[str, np.ndarray]:

@@ -50,6 +50,13 @@ def unpack(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.unpackbits(packed, count=count, bitorder="little").view(np.bool_).reshape(shape)
 
 
+def popcount(packed: np.ndarray) -> int:
+    """Set bits in a uint8 array, counted 64 bits at a time (8x fewer elements to sum)."""
+    whole = packed.size // 8 * 8
+    count = int(np.bitwise_count(packed[:whole].view(np.uint64)).sum()) if whole else 0
+    return count + int(np.bitwise_count(packed[whole:]).sum())
+
+
 def packed_size(numel: int) -> int:
     return (numel + 7) // 8
 
