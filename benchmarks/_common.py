@@ -27,7 +27,7 @@ def command_time(argv: list[str], repeats: int = 9) -> tuple[float, float]:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+        subprocess.run(argv, capture_output=True, check=True)
         times.append(time.perf_counter() - start)
     return min(times), statistics.median(times)
 

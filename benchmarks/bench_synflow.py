@@ -44,7 +44,8 @@ def naive_synflow(
             name: (params[name] * params[name].grad).abs().masked_fill(~keep[name], -math.inf)
             for name in prunable
         }
-        keep.update(prune_lowest(scores, pruned))
+        arrays = {name: s.detach().numpy() for name, s in scores.items()}
+        keep.update({n: torch.from_numpy(m) for n, m in prune_lowest(arrays, pruned).items()})
     return {name: keep[name] for name in prunable}
 
 
@@ -73,14 +74,18 @@ def main() -> None:
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         scores = compute_scores(model, "synflow", prunable, options=options)
-        fast_mask = prune_lowest(scores, n_to_prune(args.sparsity, n))
+        fast_mask = prune_lowest(
+            {name: s.numpy() for name, s in scores.items()}, n_to_prune(args.sparsity, n)
+        )
         fast_times.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
         naive_mask = naive_synflow(model, prunable, shape, args.sparsity, args.rounds)
         naive_times.append(time.perf_counter() - t0)
 
-        same = all(torch.equal(fast_mask[name], naive_mask[name]) for name in prunable)
+        same = all(
+            torch.equal(torch.from_numpy(fast_mask[name]), naive_mask[name]) for name in prunable
+        )
         if not same:
             raise SystemExit("maskkit and the naive loop disagree on the final mask")
 

@@ -218,7 +218,7 @@ def make_mask(
         described["exclude"] = list(exclude)
     _warn_synflow_sparsity(scores, sparsity, rule)
     masks = masking.make_mask(
-        scores.tensor_views(),
+        scores.arrays,
         0.0 if sparsity is None else sparsity,  # (ignored by the like and densities rules)
         rule=rule,
         like=like_counts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def test_fail_on_diff_exit_codes(pair, tmp_path):
 def test_same_densities_different_weights(tmp_path):
     a = save(tmp_path, "a.safetensors", [1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0])
     b = save(tmp_path, "b.safetensors", [0, 0, 0, 0, 0, 0, 1, 1], [0, 0, 0, 1])
-    out = invoke(["diff", a, "-"], input=open(b, "rb").read()).stdout
+    out = invoke(["diff", a, "-"], input=Path(b).read_bytes()).stdout
     assert "verdict: same per-layer densities, different weights" in out
 
 

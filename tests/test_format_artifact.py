@@ -14,7 +14,17 @@ import safetensors.numpy
 import safetensors.torch
 
 from maskkit.errors import FormatError, KindError, ModelMismatchError
-from maskkit.format import InitRef, Mask, ModelBinding, Scores, StageRecord, Weights, fingerprint, load, read_metadata
+from maskkit.format import (
+    InitRef,
+    Mask,
+    ModelBinding,
+    Scores,
+    StageRecord,
+    Weights,
+    fingerprint,
+    load,
+    read_metadata,
+)
 from tests.conftest import FIXTURES, ROOT, random_mask_arrays
 
 SHAPES = {"b.weight": (5, 7), "a.weight": (3, 2, 3, 3), "c.weight": (11,)}

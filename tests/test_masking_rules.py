@@ -83,7 +83,7 @@ def test_layerwise_prunes_each_layer_by_its_own_count(scores):
     for sparsity in (0.0, 0.3, 0.5, 0.9):
         masks = make_mask(scores, sparsity, rule="layerwise")
         for name, mask in masks.items():
-            n = exact_count(sparsity, mask.numel())
+            n = exact_count(sparsity, mask.size)
             assert n_pruned(mask) == n
             assert pruned_lists({name: mask}) == reference_pruned({name: scores[name]}, n)
 
@@ -180,7 +180,7 @@ def test_densities_counts_match_exact_formula(scores):
         densities = {name: rng.random() for name in scores}
         masks = make_mask(scores, 0.0, rule="densities", densities=densities)
         for name, mask in masks.items():
-            n = mask.numel()
+            n = mask.size
             expected_pruned = math.floor((1 - Fraction(densities[name])) * n + Fraction(1, 2))
             assert n_pruned(mask) == expected_pruned
 

@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from maskkit.errors import OptionError
-from maskkit.masking import n_to_prune, prune_lowest
+from maskkit.masking import make_mask, n_to_prune, prune_lowest
+from maskkit.masking.select import kept_masks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,7 +133,7 @@ def test_non_contiguous_input_uses_logical_c_order():
     base = torch.tensor([[1.0, 5.0], [1.0, 5.0]])  # transposed: [[1, 1], [5, 5]]
     masks = prune_lowest({"w": base.t()}, 1)
     assert masks["w"].tolist() == [[False, True], [True, True]]
-    assert masks["w"].is_contiguous()
+    assert masks["w"].flags.c_contiguous
 
 
 def test_infinite_scores():
@@ -164,10 +166,13 @@ def test_output_is_bool_contiguous_separate_and_in_input_order():
     assert list(masks) == ["z", "a", "m"]
     pointers = set()
     for name, mask in masks.items():
-        assert mask.dtype == torch.bool
+        assert mask.dtype == np.bool_
         assert mask.shape == scores[name].shape
-        assert mask.is_contiguous()
-        pointers.add(mask.untyped_storage().data_ptr())
+        assert mask.flags.c_contiguous
+        pointers.add(mask.__array_interface__["data"][0])
+        assert not any(
+            np.shares_memory(mask, other) for other in masks.values() if other is not mask
+        )
     assert len(pointers) == 3
 
 
@@ -276,7 +281,7 @@ scores = {f"l{i}": torch.randint(0, 50, (40, 30), generator=g).float() for i in 
 masks = make_mask(scores, 0.73)
 h = hashlib.sha256()
 for name in sorted(masks):
-    h.update(masks[name].numpy().tobytes())
+    h.update(masks[name].tobytes())
 print(h.hexdigest())
 """
     run = subprocess.run(
@@ -294,6 +299,190 @@ print(h.hexdigest())
     masks = make_mask(scores, 0.73)
     digest = hashlib.sha256()
     for name in sorted(masks):
-        digest.update(masks[name].numpy().tobytes())
+        digest.update(masks[name].tobytes())
     assert run.stdout.strip() == digest.hexdigest()
     assert reference_pruned(scores, n_to_prune(0.73, 7200)) == as_pruned_lists(masks)
+
+
+# --- numpy inputs against an independent brute force ----------------------------------------
+
+
+def brute_force_pruned(scores: dict[str, np.ndarray], n_prune: int, invert: bool = False):
+    """A stable sort of the key over the canonical concatenation; the first n_prune are pruned.
+
+    The key is float64 (exact for float16/32/64): -inf (already pruned) first of all, then the
+    score, or with invert the negated score with +inf as the lowest surviving key.
+    """
+    names = sorted(scores)
+    flat = np.concatenate([np.asarray(scores[name], dtype=np.float64).ravel() for name in names])
+    alive = flat != -np.inf
+    key = np.where(np.isposinf(flat), -np.inf, -flat) if invert else flat.copy()
+    key[~alive] = -np.inf
+    order = np.lexsort((key, alive))  # stable: equal keys stay in canonical order
+    pruned = np.zeros(flat.size, dtype=bool)
+    pruned[order[:n_prune]] = True
+    out, start = {}, 0
+    for name in names:
+        size = np.asarray(scores[name]).size
+        out[name] = pruned[start : start + size].reshape(np.shape(scores[name]))
+        start += size
+    return out
+
+
+def random_numpy_scores(rng: np.random.Generator, big: bool = False) -> dict[str, np.ndarray]:
+    scores = {}
+    for i in range(int(rng.integers(1, 5))):
+        if big:
+            shape = (int(rng.integers(200, 700)), int(rng.integers(200, 700)))
+        else:
+            shape = tuple(int(s) for s in rng.integers(0, 6, size=int(rng.integers(0, 4))))
+        dtype = rng.choice([np.float16, np.float32, np.float32, np.float64])
+        values = rng.integers(-3, 4, size=shape).astype(np.float64) / 2  # many ties
+        if dtype == np.float64 and rng.random() < 0.5:
+            # Near-ties that a float32 key would merge: the key must be float64 here.
+            values += rng.integers(-1, 2, size=shape) * 2.0**-40
+        values = np.array(values, dtype=dtype)  # (0-d arithmetic gives numpy scalars)
+        special = rng.random(shape)
+        values[special < rng.choice([0.0, 0.1, 0.5])] = -np.inf
+        if rng.random() < 0.4:
+            values[special > 0.9] = np.inf
+        if rng.random() < 0.3:
+            values[(special > 0.8) & (special <= 0.9)] = -0.0
+        if values.ndim == 2 and rng.random() < 0.3:
+            values = values.T  # a non-contiguous view: C order of the logical shape counts
+        scores[f"{rng.choice(list('abcAB'))}{i}.w"] = values
+    return scores
+
+
+def test_numpy_inputs_match_a_brute_force_stable_sort_with_many_ties():
+    rng = np.random.default_rng(17)
+    checked = 0
+    while checked < 600:
+        scores = random_numpy_scores(rng)
+        canonical = {name: scores[name] for name in sorted(scores)}
+        total = sum(a.size for a in scores.values())
+        n_inf = sum(int(np.isneginf(a).sum()) for a in scores.values())
+        for n_prune in {n_inf, total, int(rng.integers(n_inf, total + 1))}:
+            results = [
+                (False, prune_lowest(scores, n_prune)),
+                (False, kept_masks(canonical, n_prune)),
+                (True, kept_masks(canonical, n_prune, invert=True)),
+            ]
+            for invert, masks in results:
+                expected = brute_force_pruned(scores, n_prune, invert=invert)
+                for name, mask in masks.items():
+                    assert type(mask) is np.ndarray and mask.dtype == np.bool_
+                    assert mask.flags.c_contiguous and mask.shape == scores[name].shape
+                    assert np.array_equal(~mask, expected[name]), (scores, n_prune, invert)
+            checked += 1
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_large_inputs_take_the_sampled_threshold_path_and_stay_exact(invert):
+    # Over 2**20 weights: the k-th smallest key comes from a sample bracket, which must not
+    # change the answer, whatever the order of the data (sorted data included).
+    rng = np.random.default_rng(5)
+    scores = {
+        "a": rng.integers(0, 20, size=(900, 700)).astype(np.float32),
+        "b": np.sort(rng.integers(-5, 5, size=500_000)).astype(np.float64),
+        "c": rng.standard_normal((300, 400)).astype(np.float32),
+    }
+    scores["a"][rng.random((900, 700)) < 0.05] = -np.inf
+    scores["c"][rng.random((300, 400)) < 0.02] = np.inf
+    total = sum(a.size for a in scores.values())
+    for sparsity in (0.04, 0.33, 0.5, 0.9, 0.999):
+        n = n_to_prune(sparsity, total)
+        masks = make_mask(scores, sparsity, invert=invert)
+        expected = brute_force_pruned(scores, n, invert=invert)
+        for name in scores:
+            assert np.array_equal(~masks[name], expected[name]), (name, sparsity)
+
+
+def test_kth_smallest_equals_a_full_partition_for_any_order():
+    from maskkit.masking.select import kth_smallest
+
+    rng = np.random.default_rng(8)
+    n = 1_500_000
+    data = {
+        "random": rng.random(n, dtype=np.float32),
+        "sorted": np.sort(rng.random(n)),
+        "reversed": np.sort(rng.random(n))[::-1].copy(),
+        "ties": rng.integers(0, 3, n).astype(np.float32),
+        "half -inf": np.where(rng.random(n) < 0.5, -np.inf, rng.random(n)),
+    }
+    for label, values in data.items():
+        for k in (1, 2, n // 10, n // 2, int(n * 0.9), n - 1, n):
+            assert kth_smallest(values, k) == np.sort(values)[k - 1], (label, k)
+
+
+def test_inputs_are_never_written_and_may_be_read_only():
+    rng = np.random.default_rng(2)
+    scores = {"a": rng.standard_normal((30, 20)), "b": rng.standard_normal(50).astype(np.float32)}
+    scores["a"][0, :5] = -np.inf
+    scores["b"][:3] = np.inf
+    before = {name: a.copy() for name, a in scores.items()}
+    for a in scores.values():
+        a.setflags(write=False)
+    for rule in ("global", "layerwise", "erk"):
+        for invert in (False, True):
+            make_mask(scores, 0.6, rule=rule, invert=invert, exclude=["b"] if invert else ())
+    for name, a in scores.items():
+        assert np.array_equal(a, before[name])
+
+
+def test_torch_tensor_inputs_give_the_same_numpy_masks():
+    generator = torch.Generator().manual_seed(4)
+    scores = {
+        "a": torch.randint(0, 4, (6, 7), generator=generator).float().requires_grad_(),
+        "b": torch.randint(0, 4, (5, 3), generator=generator).to(torch.bfloat16),
+        "c": torch.randint(0, 4, (4, 4), generator=generator).double().t(),
+    }
+    arrays = {
+        "a": scores["a"].detach().numpy(),
+        "b": scores["b"].float().numpy(),
+        "c": scores["c"].numpy(),
+    }
+    for invert in (False, True):
+        from_tensors = make_mask(scores, 0.55, invert=invert)
+        from_arrays = make_mask(arrays, 0.55, invert=invert)
+        for name in scores:
+            assert isinstance(from_tensors[name], np.ndarray)
+            assert np.array_equal(from_tensors[name], from_arrays[name])
+            assert np.array_equal(
+                ~from_arrays[name], brute_force_pruned(arrays, n_to_prune(0.55, 73), invert)[name]
+            )
+
+
+def test_non_array_scores_are_rejected():
+    with pytest.raises(OptionError, match="list"):
+        prune_lowest({"a": [1.0, 2.0]}, 1)
+    with pytest.raises(OptionError, match="dtype"):
+        make_mask({"a": np.arange(3)}, 0.5)
+
+
+def test_masking_does_not_import_torch():
+    code = """
+import sys
+import numpy as np
+import maskkit.masking
+from maskkit.masking import make_mask, prune_lowest
+scores = {"b": np.array([[1.0, -np.inf], [np.inf, 0.0]]), "a": np.arange(6, dtype=np.float32)}
+for rule in ("global", "layerwise", "erk"):
+    make_mask(scores, 0.5, rule=rule)
+    make_mask(scores, 0.5, rule=rule, invert=True, exclude=["a"])
+make_mask(scores, 0.0, rule="like", like={"a": 2, "b": 1})
+make_mask(scores, 0.0, rule="densities", densities={"a": 0.5, "b": 0.5})
+masks = prune_lowest(scores, 4)
+assert all(type(m) is np.ndarray for m in masks.values())
+loaded = sorted(name for name in sys.modules if name == "torch" or name.startswith("torch."))
+print(loaded)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert run.stdout.strip() == "[]", run.stdout

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
+
+import pytest
 
 from tests.conftest import ROOT
 
 
 def test_every_package_folder_is_listed_in_pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     dirs = config["package-dir"]
@@ -44,3 +46,24 @@ def test_help_does_not_import_torch():
         "    cli(prog_name='maskkit')\n"
     )
     assert "torch" not in imported_after(code)
+
+
+def test_mask_and_shuffle_stages_do_not_import_torch(tmp_path):
+    # The stages after score need numpy only; torch's import would cost each pipeline stage
+    # seconds of CPU.
+    from maskkit import stages
+
+    scores = tmp_path / "s.safetensors"
+    stages.score(stages.init_weights("lenet5", seed=0), "random").save(scores)
+    code = (
+        "import sys, io, contextlib\n"
+        "from maskkit_cli.main import cli\n"
+        f"for args in (['mask', '--sparsity', '0.9', {str(scores)!r}, '-o', {str(tmp_path / 'm')!r}],\n"
+        f"             ['shuffle', '--seed', '1', {str(tmp_path / 'm')!r}, '-o', {str(tmp_path / 'x')!r}]):\n"
+        "    with contextlib.suppress(SystemExit):\n"
+        "        cli(args, prog_name='maskkit')\n"
+    )
+    modules = imported_after(code)
+    assert "maskkit.masking.select" in modules and "maskkit.ablations.shuffle" in modules
+    assert not any(m == "torch" or m.startswith("torch.") for m in modules)
+    assert (tmp_path / "x").exists()

@@ -9,9 +9,16 @@ import pytest
 import torch
 from torch import nn
 
+from maskkit import masking
 from maskkit.errors import OptionError
-from maskkit.masking import n_to_prune, prune_lowest
+from maskkit.masking import n_to_prune
 from maskkit.pruners import compute_scores, get_method
+
+
+def prune_lowest(scores, n_prune):
+    """maskkit.masking.prune_lowest on the scores as numpy arrays, its masks back as tensors."""
+    arrays = {name: s.detach().numpy() for name, s in scores.items()}
+    return {name: torch.from_numpy(m) for name, m in masking.prune_lowest(arrays, n_prune).items()}
 
 
 @pytest.fixture(autouse=True)

@@ -149,7 +149,7 @@ def test_rewind_to_weights_of_another_model_is_refused(tmp_path, scores):
     state = build_model("lenet300", {}, seed=0).state_dict()
     state.pop("fc.bias")
     save_file(state, str(plain))
-    with pytest.raises(ModelMismatchError, match="missing fc.bias"):
+    with pytest.raises(ModelMismatchError, match=r"missing fc\.bias"):
         stages.rewind(stages.make_mask(scores, 0.9), plain)
 
 

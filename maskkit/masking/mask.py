@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from maskkit.errors import OptionError
 from maskkit.masking.rules import get_rule
@@ -14,7 +14,7 @@ from maskkit.masking.select import check_no_nan, check_scores, check_sparsity, k
 
 
 def make_mask(
-    scores: Mapping[str, Tensor],
+    scores: Mapping[str, Any],
     sparsity: float,
     *,
     rule: str = "global",
@@ -22,8 +22,12 @@ def make_mask(
     densities: Mapping[str, float] | None = None,
     invert: bool = False,
     exclude: Sequence[str] = (),
-) -> dict[str, Tensor]:
+) -> dict[str, np.ndarray]:
     """Boolean masks (True = keep) from scores (higher = keep), one per score tensor.
+
+    Scores are numpy arrays or torch tensors (read, never written; torch is not imported); the
+    masks are new numpy bool arrays, C-contiguous, each with its own memory and the shape of
+    its scores.
 
     ``rule`` decides how many weights each tensor prunes (see :mod:`maskkit.masking.rules`:
     ``global``, ``layerwise``, ``erk``, ``like`` with ``like=`` per-tensor kept counts,
@@ -44,8 +48,8 @@ def make_mask(
     pruned weights than there are ``-inf`` scores (overall, or in one tensor for per-layer
     rules) is an OptionError. The masks come back in the key order of ``scores``.
 
-    >>> import torch
-    >>> s = {"w": torch.tensor([[0.5, -1.0], [2.0, 0.5]])}
+    >>> import numpy as np
+    >>> s = {"w": np.array([[0.5, -1.0], [2.0, 0.5]])}
     >>> make_mask(s, 0.5)["w"].tolist()
     [[False, False], [True, True]]
     >>> make_mask(s, 0.5, invert=True)["w"].tolist()  # the tied 0.5s: the first is pruned
@@ -57,17 +61,17 @@ def make_mask(
         raise OptionError("like= (per-tensor kept counts) goes with rule='like' and only with it")
     if (densities is not None) != (rule == "densities"):
         raise OptionError("densities= goes with rule='densities' and only with it")
-    check_scores(scores)
+    arrays = check_scores(scores)
 
-    excluded = _excluded(list(scores), exclude)
-    check_no_nan({name: scores[name] for name in scores if name in excluded})
-    names = sorted(name for name in scores if name not in excluded)
-    shapes = {name: tuple(scores[name].shape) for name in names}
+    excluded = _excluded(list(arrays), exclude)
+    check_no_nan({name: arrays[name] for name in arrays if name in excluded})
+    names = sorted(name for name in arrays if name not in excluded)
+    shapes = {name: tuple(arrays[name].shape) for name in names}
     allocation = allocate(
         shapes, sparsity, like=like, densities=densities, excluded=frozenset(excluded)
     )
 
-    ranked = {name: scores[name] for name in names}
+    ranked = {name: arrays[name] for name in names}
     if isinstance(allocation, int):
         kept = kept_masks(ranked, allocation, invert=invert)
     else:
@@ -78,9 +82,9 @@ def make_mask(
             )
 
     masks = {}
-    for name, tensor in scores.items():
+    for name, array in arrays.items():
         if name in excluded:
-            masks[name] = torch.isneginf(tensor).logical_not_().contiguous()
+            masks[name] = np.not_equal(array, -np.inf, out=np.empty(array.shape, dtype=bool))
         else:
             masks[name] = kept[name]
     return masks

@@ -134,12 +134,12 @@ class SynflowMethod(Method):
                     raise RuntimeError(f"synflow: NaN score for {name!r} in round {e}")
             if target > n_pruned:
                 ranked = {
-                    n: s.masked_fill(~k, -math.inf)
+                    n: s.masked_fill(~k, -math.inf).cpu().numpy()
                     for n, s, k in zip(prunable, last, keep, strict=True)
                 }
                 new_keep = prune_lowest(ranked, target)
                 for i, n in enumerate(prunable):
-                    k_new = new_keep[n].to(device)
+                    k_new = torch.from_numpy(new_keep[n]).to(device)
                     pruned_in[i].masked_fill_(keep[i] & ~k_new, e)
                     keep[i] = k_new
                 n_pruned = target
