@@ -25,7 +25,7 @@ maskkit shuffle --seed 1 ticket.safetensors > ticket-shuffled.safetensors
 
 for m in random magnitude snip grasp synflow snip-shuffled snip-reinit snip-inverted ticket ticket-shuffled; do
     acc=$(maskkit train --epochs "$E" "$m.safetensors" | maskkit eval --json \
-        | python3 -c 'import json, sys; print(f"{json.load(sys.stdin)[\"accuracy\"]:.2%}")')
+        | python3 -c 'import json, sys; print(format(json.load(sys.stdin)["accuracy"], ".2%"))')
     printf '%-16s %s\n' "$m" "$acc"
 done
 maskkit diff snip.safetensors snip-shuffled.safetensors
