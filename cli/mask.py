@@ -78,6 +78,7 @@ def mask(
       maskkit mask --sparsity 0.9 --invert scores.safetensors > inverted.safetensors
     """
     from maskkit import stages
+    from maskkit.errors import OptionError
     from maskkit_cli.streams import load_input
 
     if layerwise:
@@ -98,16 +99,21 @@ def mask(
         scores = load_input(input, kind="scores")
         other = load_input(like, kind="mask") if like else None
         densities = _read_densities(densities_file) if densities_file else None
-        return stages.make_mask(
-            scores,
-            sparsity,
-            rule=rule,
-            like=other,
-            densities=densities,
-            invert=invert,
-            exclude=exclude,
-            encoding=encoding,
-        )
+        try:
+            return stages.make_mask(
+                scores,
+                sparsity,
+                rule=rule,
+                like=other,
+                densities=densities,
+                invert=invert,
+                exclude=exclude,
+                encoding=encoding,
+            )
+        except OptionError as exc:
+            if densities_file and "densit" in str(exc):
+                raise OptionError(f"{densities_file}: {exc}") from None
+            raise
 
     run_stage(output, make)
 

@@ -102,6 +102,10 @@ def test_mask_options_through_the_cli(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps(wanted))
     explicit = load(invoke(["mask", "--densities", str(tmp_path / "d.json"), str(scores)]).stdout_bytes)
     assert explicit.densities() == wanted
+    (tmp_path / "partial.json").write_text(json.dumps({"fc.weight": 0.5}))
+    partial = invoke(["mask", "--densities", str(tmp_path / "partial.json"), str(scores)])
+    assert partial.exit_code == 1
+    assert str(tmp_path / "partial.json") in partial.stderr and "fc_layers.0.weight" in partial.stderr
     packed = load(invoke(["mask", "--sparsity", "0.8", "--encoding", "packbits", str(scores)]).stdout_bytes)
     assert packed.encoding == "packbits" and packed.content_hash == load(glob).content_hash
 
