@@ -49,7 +49,7 @@ def weights_from_plain(
     Its init reference is the file itself (path and SHA-256), so later stages can find it again.
     """
     state = plain_state_dict(data, name=name)
-    _load_strict(model, state, source=name)
+    load_strict(model, state, source=name)
     return Weights(
         model.state_dict(),
         prunable=prunable,
@@ -118,7 +118,7 @@ def initial_model(
 
     if isinstance(artifact, Weights):
         model = build_bound_model(artifact.model, seed=0, source=source)
-        _load_strict(model, artifact.tensor_views(), source=source)
+        load_strict(model, artifact.tensor_views(), source=source)
         return model, None
     if not isinstance(artifact, Mask):
         raise KindError(f"{source}: is a {artifact.kind} artifact, expected mask or weights")
@@ -126,7 +126,7 @@ def initial_model(
     seed = init.seed if init is not None and init.seed is not None else 0
     model = build_bound_model(artifact.model, seed=seed, source=source)
     if weights is not None:
-        _load_strict(
+        load_strict(
             model, read_weights(weights, binding=artifact.model), source=os.fspath(weights)
         )
     elif init is None:
@@ -136,7 +136,7 @@ def initial_model(
         )
     elif init.sha256 is not None:
         state = resolve_init_weights(init, binding=artifact.model, source=source)
-        _load_strict(model, state, source=init.path or source)
+        load_strict(model, state, source=init.path or source)
     masks = artifact.tensors()
     check_masks_fit(masks, model, source=source)
     return model, masks
@@ -149,7 +149,7 @@ def check_masks_fit(masks: dict[str, torch.Tensor], model: torch.nn.Module, *, s
     check_fits({n: m.numpy() for n, m in masks.items()}, shapes, what=f"mask {source}")
 
 
-def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
     """Copy ``state`` into ``model``, naming every missing, extra or mis-shaped tensor."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

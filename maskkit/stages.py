@@ -152,10 +152,10 @@ def _unbound_weights(model: torch.nn.Module) -> Weights:
 def _model_holding(weights: Weights) -> torch.nn.Module:
     """The bound model with ``weights`` loaded."""
     from maskkit.binding import build_bound_model
-    from maskkit.initial import _load_strict
+    from maskkit.initial import load_strict
 
     model = build_bound_model(weights.model, seed=0, source="the weights")
-    _load_strict(model, weights.tensor_views(), source="the weights")  # (load_state_dict copies)
+    load_strict(model, weights.tensor_views(), source="the weights")  # (load_state_dict copies)
     return model
 
 
@@ -272,12 +272,12 @@ def rewind(mask: Mask, to: str | os.PathLike[str]) -> Mask:
     weights saved at step k of the dense run).
     """
     from maskkit.binding import build_bound_model
-    from maskkit.initial import _load_strict, read_weights, sha256_hex
+    from maskkit.initial import load_strict, read_weights, sha256_hex
 
     _require_known_model(mask, "rewind")
     path = os.fspath(to)
     state = read_weights(path, binding=mask.model)
-    _load_strict(build_bound_model(mask.model, seed=0, source=path), state, source=path)
+    load_strict(build_bound_model(mask.model, seed=0, source=path), state, source=path)
     from maskkit.format import read_file
 
     digest = sha256_hex(read_file(path, name=path))

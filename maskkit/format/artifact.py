@@ -74,7 +74,8 @@ class Artifact:
         return list(self.arrays)
 
     def _kept(self, name: str) -> int:
-        raise NotImplementedError
+        """The ``kept`` count of one tensor; each kind says what kept means (spec 6.4)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no kept count")
 
     def _check_arrays(self) -> None:
         """Kind-specific dtype checks on construction."""
