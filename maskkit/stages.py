@@ -11,12 +11,12 @@ the provenance chain naming the stage, its options, its seed and the content has
 
 from __future__ import annotations
 
-import operator
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from maskkit._checks import check_seed
 from maskkit._version import __version__
 from maskkit.errors import MaskkitWarning, ModelMismatchError, OptionError
 from maskkit.format import Artifact, InitRef, Mask, ModelBinding, Scores, StageRecord, Weights
@@ -61,7 +61,7 @@ def init_weights(
     from maskkit.binding import new_model
     from maskkit.models import prunable_names
 
-    seed = _seed(seed)
+    seed = check_seed(seed)
     net, binding = new_model(
         model, seed=seed, num_classes=num_classes, input_shape=input_shape, overrides=model_args
     )
@@ -261,7 +261,7 @@ def shuffle(mask: Mask, seed: int) -> Mask:
 def reinit(mask: Mask, seed: int) -> Mask:
     """The same mask, whose training starts from a fresh draw of the initialiser with ``seed``."""
     _require_known_model(mask, "reinit")
-    seed = _seed(seed)
+    seed = check_seed(seed)
     return mask.derive(record("reinit", {}, seed=seed, input=mask), init=InitRef(seed=seed))
 
 
@@ -285,18 +285,6 @@ def rewind(mask: Mask, to: str | os.PathLike[str]) -> Mask:
         record("rewind", {"to": path, "sha256": digest}, input=mask),
         init=InitRef(sha256=digest, path=path),
     )
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool):
-        raise OptionError(f"seed must be an integer; got {seed!r}")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise OptionError(f"seed must be an integer; got {seed!r}") from None
-    if seed < 0:
-        raise OptionError(f"seed must be non-negative; got {seed}")
-    return seed
 
 
 def _require_known_model(artifact: Artifact, stage: str) -> None:

@@ -11,12 +11,12 @@ stage never pays for importing torch.
 from __future__ import annotations
 
 import hashlib
-import operator
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from maskkit._checks import check_seed
 from maskkit.errors import OptionError
 
 
@@ -31,12 +31,7 @@ def shuffle_masks(masks: Mapping[str, Any], seed: int) -> dict[str, np.ndarray]:
     >>> int(s.sum()), s.shape
     (4, (3, 4))
     """
-    if isinstance(seed, bool):
-        raise OptionError(f"seed must be an integer; got {seed!r}")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise OptionError(f"seed must be an integer; got {seed!r}") from None
+    seed = check_seed(seed)
     shuffled = {}
     for name, mask in masks.items():
         array = _as_bool_array(name, mask)

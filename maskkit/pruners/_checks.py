@@ -30,11 +30,6 @@ def check_prunable(model: nn.Module, prunable: Sequence[str]) -> list[str]:
     return names
 
 
-def check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise OptionError(f"seed must be a non-negative integer, not {seed!r}")
-
-
 def check_mask(
     model: nn.Module, prunable: list[str], mask: Mapping[str, Tensor] | None
 ) -> dict[str, Tensor] | None:

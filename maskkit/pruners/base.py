@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from maskkit._checks import check_seed
 from maskkit.errors import OptionError
 from maskkit.pruners import _checks
 
@@ -91,7 +92,7 @@ class Method(ABC):
         """
         options = self.make_options(options)
         names = _checks.check_prunable(model, prunable)
-        _checks.check_seed(seed)
+        check_seed(seed)
         full_mask = _checks.check_mask(model, names, mask)
         if self.needs_data:
             data = _checks.check_data(self.name, data)
