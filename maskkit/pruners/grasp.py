@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from maskkit.errors import OptionError
 from maskkit.pruners import _util
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
-from maskkit.pruners.snip import DEFAULT_BATCH_SIZE, check_batch_size, mean_loss_gradient
+from maskkit.pruners.snip import (
+    DEFAULT_BATCH_SIZE,
+    batch_losses,
+    check_batch_size,
+    mean_loss_gradient,
+)
 
 DEFAULT_TEMPERATURE = 200.0
 
@@ -59,9 +63,7 @@ def hessian_gradient(
     # Pruned weights are fixed at zero, not variables: they take no part in g . dL/dw.
     g = [gi if k is None else gi.masked_fill(~k, 0.0) for gi, k in zip(g, keep, strict=True)]
     hg = [torch.zeros_like(w) for w in weights]
-    for xb, yb, fraction in _util.batches(data, options.batch_size, model_device(net)):
-        logits = net(xb.to(weights[0].dtype) if xb.is_floating_point() else xb)
-        loss = F.cross_entropy(logits / t, yb) * fraction
+    for loss in batch_losses(net, data, options.batch_size, weights[0].dtype, t):
         grad_f = _util.grads(loss, weights, create_graph=True)
         z = sum((gi * fi).sum() for gi, fi in zip(g, grad_f, strict=True))
         for acc, h in zip(hg, _util.grads(z, weights), strict=True):

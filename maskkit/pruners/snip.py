@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,15 @@ class SnipOptions(MethodOptions):
         check_batch_size("snip", self.batch_size)
 
 
+def batch_losses(
+    net: nn.Module, data: Data, batch_size: int, dtype: torch.dtype, temperature: float = 1.0
+) -> Iterator[Tensor]:
+    """Each batch's cross-entropy of logits / T, weighted by its share: they sum to the mean."""
+    for xb, yb, fraction in _util.batches(data, batch_size, model_device(net)):
+        logits = net(xb.to(dtype) if xb.is_floating_point() else xb)
+        yield F.cross_entropy(logits / temperature, yb) * fraction
+
+
 def mean_loss_gradient(
     net: nn.Module,
     weights: list[Tensor],
@@ -43,11 +53,8 @@ def mean_loss_gradient(
     temperature: float = 1.0,
 ) -> list[Tensor]:
     """Gradient of the size-weighted mean over batches of the cross-entropy of logits / T."""
-    device = model_device(net)
     total = [torch.zeros_like(w) for w in weights]
-    for xb, yb, fraction in _util.batches(data, batch_size, device):
-        logits = net(xb.to(weights[0].dtype) if xb.is_floating_point() else xb)
-        loss = F.cross_entropy(logits / temperature, yb) * fraction
+    for loss in batch_losses(net, data, batch_size, weights[0].dtype, temperature):
         for acc, g in zip(total, _util.grads(loss, weights), strict=True):
             acc.add_(g)
     return total
