@@ -60,17 +60,9 @@ def like_rule(
     **_: object,
 ) -> dict[str, int]:
     """Keep ``like[name]`` weights of each tensor (the per-layer kept counts of another mask)."""
-    missing = sorted(set(shapes) - set(like))
-    unexpected = sorted(set(like) - set(shapes) - excluded)
-    if missing or unexpected:
-        raise ModelMismatchError(
-            "the 'like' kept counts do not fit the scores: "
-            + "; ".join(
-                f"{what} {names}"
-                for what, names in (("missing", missing), ("unexpected", unexpected))
-                if names
-            )
-        )
+    problems = _unlisted(shapes, like, excluded, extra="unexpected")
+    if problems:
+        raise ModelMismatchError(f"the 'like' kept counts do not fit the scores: {problems}")
     prune = {}
     for name, shape in shapes.items():
         size = math.prod(shape)
@@ -92,17 +84,9 @@ def densities_rule(
     **_: object,
 ) -> dict[str, int]:
     """Keep ``n_l - floor((1 - d_l) * n_l + 1/2)`` weights of each tensor, computed exactly."""
-    missing = sorted(set(shapes) - set(densities))
-    unknown = sorted(set(densities) - set(shapes) - excluded)
-    if missing or unknown:
-        raise OptionError(
-            "densities must list every pruned tensor: "
-            + "; ".join(
-                f"{what} {names}"
-                for what, names in (("missing", missing), ("unknown tensors", unknown))
-                if names
-            )
-        )
+    problems = _unlisted(shapes, densities, excluded, extra="unknown tensors")
+    if problems:
+        raise OptionError(f"densities must list every pruned tensor: {problems}")
     prune = {}
     for name, shape in shapes.items():
         density = densities[name]
@@ -130,6 +114,17 @@ def get_rule(name: str) -> Rule:
         return RULES[name]
     except (KeyError, TypeError):
         raise OptionError(f"unknown mask rule {name!r}; known: {', '.join(RULES)}") from None
+
+
+def _unlisted(
+    shapes: Shapes, given: Mapping[str, object], excluded: frozenset[str], *, extra: str
+) -> str:
+    """The pruned tensors ``given`` lacks and the names it has beyond them ("" if none)."""
+    missing = sorted(set(shapes) - set(given))
+    beyond = sorted(set(given) - set(shapes) - excluded)
+    return "; ".join(
+        f"{what} {names}" for what, names in (("missing", missing), (extra, beyond)) if names
+    )
 
 
 def _count(value: int, name: str) -> int:
