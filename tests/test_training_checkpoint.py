@@ -87,7 +87,7 @@ def test_sigkill_then_rerun_gives_bitwise_the_uninterrupted_result(tmp_path):
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
     assert not out.exists()
-    assert torch.load(ckpt / "checkpoint.pt", weights_only=True)["step"] == 15
+    assert torch.load(ckpt / "checkpoint_step15.pt", weights_only=True)["step"] == 15
 
     resumed = maskkit(args)
     assert resumed.returncode == 0, resumed.stderr.decode()
@@ -111,7 +111,7 @@ def test_a_folder_from_another_run_is_refused(tmp_path):
     folder = tmp_path / "ckpt"
     model, masks = initial_model(mask, source="m")
     train(model, ds, options, masks=masks, checkpoint_dir=folder)
-    before = (folder / "checkpoint.pt").read_bytes()
+    before = (folder / "checkpoint_step4.pt").read_bytes()
     for other_options, other_mask in (
         (options.replace(lr=0.2), mask),
         (options, lenet_mask(0.8, seed=5)),
@@ -119,8 +119,8 @@ def test_a_folder_from_another_run_is_refused(tmp_path):
         model, masks = initial_model(other_mask, source="m")
         with pytest.raises(TrainingError, match="belongs to another run"):
             train(model, ds, other_options, masks=masks, checkpoint_dir=folder)
-    assert (folder / "checkpoint.pt").read_bytes() == before
-    assert json.loads((folder / "run.json").read_text())["run"]["options"]["lr"] == 0.1
+    assert (folder / "checkpoint_step4.pt").read_bytes() == before
+    assert json.loads((folder / "run.json").read_text())["parts"]["options"]["lr"] == 0.1
 
 
 def test_cli_refuses_another_run_in_one_line(tmp_path):

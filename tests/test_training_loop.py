@@ -92,11 +92,12 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         run(mask, ds, options)
     folder = tmp_path / "ckpt"
     with pytest.raises(
-        TrainingError, match=r"last good checkpoint \(step \d+\) is kept in .*ckpt"
+        TrainingError, match=r"last checkpoint that verifies \(step \d+\) is kept in .*ckpt"
     ) as err:
         run(mask, ds, options, checkpoint_dir=folder, checkpoint_every=1)
     stopped = int(str(err.value).split(" at step ")[1].split()[0])
-    state = torch.load(folder / "checkpoint.pt", weights_only=True)
+    newest = json.loads((folder / "checkpoints.json").read_text())["checkpoints"][0]
+    state = torch.load(folder / newest["file"], weights_only=True)
     assert f"(step {state['step']})" in str(err.value) and state["step"] == stopped - 1
     assert all(torch.isfinite(t).all() for t in state["model"].values())
 

@@ -11,7 +11,8 @@ last step), ``save_at`` weights are handed to ``on_save``, and a checkpoint is w
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import inspect
 import json
 import math
 import os
@@ -28,7 +29,14 @@ from maskkit.errors import DataError, OptionError, TrainingError
 from maskkit.format import write_atomic
 from maskkit.training import distributed
 from maskkit.training._data import epoch_batches
-from maskkit.training.checkpoint import CheckpointDir, rng_state, run_identity, set_rng_state
+from maskkit.training.checkpoint import (
+    CheckpointDir,
+    dataset_hash,
+    folder_lock,
+    rng_state,
+    set_rng_state,
+    tensors_hash,
+)
 from maskkit.training.enforce import MaskEnforcer
 from maskkit.training.evaluation import Metrics, evaluate
 from maskkit.training.options import Duration, Plan, TrainOptions
@@ -37,8 +45,28 @@ Progress = Callable[[int, int, "float | None"], None]
 """Called as ``progress(step, total_steps, mean_recent_loss)``; first with the starting step.
 
 If the object also has an ``evaluation(record)`` method, it receives every evaluation record
-(the dict also written to the log). Only rank 0 calls either.
+(the dict also written to the log); a ``resumed(step)`` method is called when the run resumes
+from the checkpoint of ``step``, before training goes on. Only rank 0 calls any of them.
 """
+
+
+class _SGD(torch.optim.SGD):
+    """torch's SGD, without the ``import torch._dynamo`` (about 0.8 s) of its first use.
+
+    torch.optim wraps these methods in graph-break or dynamo-disable decorators that import
+    torch._dynamo when first called, for the benefit of torch.compile; maskkit never compiles
+    the optimizer, so the plain functions are called. Updates and state dicts are torch's own.
+    """
+
+    add_param_group = inspect.unwrap(torch.optim.Optimizer.add_param_group)
+    zero_grad = inspect.unwrap(torch.optim.Optimizer.zero_grad)
+    state_dict = inspect.unwrap(torch.optim.Optimizer.state_dict)
+    load_state_dict = inspect.unwrap(torch.optim.Optimizer.load_state_dict)
+    _plain_step = staticmethod(inspect.unwrap(torch.optim.SGD.step))
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        with torch.no_grad():  # what the decorator does for a non-differentiable optimizer
+            return self._plain_step(self, closure)
 
 
 @dataclass(frozen=True)
@@ -61,16 +89,6 @@ class TrainResult:
     @property
     def epochs(self) -> float:
         return self.step / self.steps_per_epoch if self.steps_per_epoch else 0.0
-
-
-def tensors_hash(tensors: Mapping[str, Tensor]) -> str:
-    """SHA-256 over names, dtypes, shapes and bytes (for run identities, not a format hash)."""
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}\0{t.dtype}\0{list(t.shape)}\0".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return "sha256:" + digest.hexdigest()
 
 
 def _amp_dtype(options: TrainOptions, device: torch.device) -> torch.dtype | None:
@@ -209,8 +227,9 @@ def train(
     such as the dataset options). Under torch.distributed (see :mod:`.distributed`) the model
     is wrapped in DistributedDataParallel and each rank takes its share of every batch.
 
-    Raises TrainingError on a non-finite loss (the last checkpoint written stays the last good
-    one) and on a checkpoint folder that belongs to another run.
+    Raises TrainingError on a non-finite loss (naming the last checkpoint that still verifies),
+    on a checkpoint folder that belongs to another run (the identity covers the data's content)
+    or is held by another process, and when no checkpoint of the folder verifies.
 
     >>> model, masks = initial_model(mask, source="m.safetensors")   # doctest: +SKIP
     >>> result = train(model, load_dataset("mnist"), default_options("lenet", steps=500),
@@ -233,22 +252,21 @@ def train(
     augment = dataset.augment if options.augment is None else options.augment
     amp_dtype = _amp_dtype(options, device)
 
-    identity = run_identity(
-        {
-            "run": run_id,
-            "options": options.to_dict(),
-            "dataset": dataset.to_dict(),
-            "initial": tensors_hash(model.state_dict()),
-            "masks": tensors_hash(dict(masks)) if masks else None,
-            "start_step": start_step,
-            "world_size": info.world_size,
-        }
-    )
+    # The model enters through its initial weights' hash (names, shapes and values).
+    identity = {
+        "run": run_id,
+        "options": options.to_dict(),
+        "dataset": dataset.to_dict(),
+        "initial": tensors_hash(model.state_dict()),
+        "masks": tensors_hash(dict(masks)) if masks else None,
+        "start_step": start_step,
+        "world_size": info.world_size,
+    }
     model.to(device)
     enforcer = MaskEnforcer(model, masks) if masks else None
     if enforcer:
         enforcer.apply()
-    optimizer = torch.optim.SGD(
+    optimizer = _SGD(
         model.parameters(),
         lr=plan.lr_at(start_step),
         momentum=options.momentum,
@@ -258,137 +276,140 @@ def train(
     # Reading a loss back stalls an accelerator's queue; on CPU it costs nothing.
     losses = _Losses(device, info.world_size, 1 if device.type == "cpu" else 25, per_epoch)
 
-    folder = None
-    state = None
-    if checkpoint_dir is not None:
-        folder = CheckpointDir(
-            checkpoint_dir,
-            identity,
-            describe={
-                "options": options.to_dict(),
-                "dataset": dataset.to_dict(),
-                "start_step": start_step,
-            },
-        )
-        if info.is_main:
-            folder.claim()
-        distributed.barrier()
-        state = folder.load()
-    step = start_step
-    history: list[dict[str, Any]] = []
-    resumed_from = None
-    last_good = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        losses.restore(state["losses"])
-        history = list(state["history"])
-        step = resumed_from = last_good = int(state["step"])
-    elif info.is_main and on_save is not None and step in saves:
-        on_save(step, model)
+    with contextlib.ExitStack() as held:
+        folder = None
+        state = None
+        if checkpoint_dir is not None:
+            if info.is_main:
+                # Locked before anything is read, so a second trainer is refused at once.
+                held.enter_context(folder_lock(checkpoint_dir, what="checkpoint folder"))
+            folder = CheckpointDir(checkpoint_dir, {**identity, "data": dataset_hash(dataset)})
+            if info.is_main:
+                folder.claim()
+            distributed.barrier()
+            state = folder.load()
+        step = start_step
+        history: list[dict[str, Any]] = []
+        resumed_from = None
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            losses.restore(state["losses"])
+            history = list(state["history"])
+            step = resumed_from = int(state["step"])
+            if info.is_main and hasattr(progress, "resumed"):
+                progress.resumed(step)
+        elif info.is_main and on_save is not None and step in saves:
+            on_save(step, model)
 
-    net: nn.Module = model
-    if info.distributed:
-        from torch.nn.parallel import DistributedDataParallel
+        net: nn.Module = model
+        if info.distributed:
+            from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if progress is not None and info.is_main:
-        progress(step, total, losses.last)
+            net = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        if progress is not None and info.is_main:
+            progress(step, total, losses.last)
 
-    def evaluate_now() -> Metrics:
-        _sync_buffers(model, info.world_size)
-        return evaluate(
-            model,
-            dataset.test,
-            batch_size=options.eval_batch_size,
-            device=device,
-            rank=info.rank,
-            world_size=info.world_size,
-        )
+        def evaluate_now() -> Metrics:
+            _sync_buffers(model, info.world_size)
+            return evaluate(
+                model,
+                dataset.test,
+                batch_size=options.eval_batch_size,
+                device=device,
+                rank=info.rank,
+                world_size=info.world_size,
+            )
 
-    def record(metrics: Metrics) -> None:
-        history.append(
-            {
-                "step": step,
-                "epoch": round(step / per_epoch, 6),
-                "lr": plan.lr_at(max(step - 1, 0)),
-                "train_loss": losses.take_interval(),
-                "test_loss": metrics.loss,
-                "test_accuracy": metrics.accuracy,
-            }
-        )
-        if log_path is not None and info.is_main:
-            _write_log(log_path, history)
-        if info.is_main and hasattr(progress, "evaluation"):
-            progress.evaluation(history[-1])
+        def record(metrics: Metrics) -> None:
+            history.append(
+                {
+                    "step": step,
+                    "epoch": round(step / per_epoch, 6),
+                    "lr": plan.lr_at(max(step - 1, 0)),
+                    "train_loss": losses.take_interval(),
+                    "test_loss": metrics.loss,
+                    "test_accuracy": metrics.accuracy,
+                }
+            )
+            if log_path is not None and info.is_main:
+                _write_log(log_path, history)
+            if info.is_main and hasattr(progress, "evaluation"):
+                progress.evaluation(history[-1])
 
-    def diverged(what: str) -> TrainingError:
-        kept = (
-            f"; the last good checkpoint (step {last_good}) is kept in {folder.path}"
-            if folder is not None and last_good is not None
-            else ""
-        )
-        return TrainingError(
-            f"training diverged: {what} at step {step} "
-            f"(learning rate {plan.lr_at(step - 1):g}); stopped{kept}"
-        )
+        def diverged(what: str) -> TrainingError:
+            kept = ""
+            if folder is not None:
+                # Verified now, so a checkpoint damaged since it was written is not called good.
+                good = folder.last_good()
+                kept = (
+                    f"; no checkpoint in {folder.path} verifies"
+                    if good is None
+                    else f"; the last checkpoint that verifies (step {good}) is kept in "
+                    f"{folder.path}"
+                )
+            return TrainingError(
+                f"training diverged: {what} at step {step} "
+                f"(learning rate {plan.lr_at(step - 1):g}); stopped{kept}"
+            )
 
-    model.train()
-    while step < total:
-        epoch, first = divmod(step, per_epoch)
-        for x, y in epoch_batches(
-            dataset.train,
-            options.batch_size,
-            seed=options.seed,
-            epoch=epoch,
-            start_batch=first,
-            augment=augment,
-            rank=info.rank,
-            world_size=info.world_size,
-        ):
-            lr = plan.lr_at(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x = x.to(device, non_blocking=True)
-            y = y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                loss = F.cross_entropy(net(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler.is_enabled():
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            if enforcer is not None:
-                enforcer.apply()
-            step += 1
-            losses.add(loss)
+        model.train()
+        while step < total:
+            epoch, first = divmod(step, per_epoch)
+            for x, y in epoch_batches(
+                dataset.train,
+                options.batch_size,
+                seed=options.seed,
+                epoch=epoch,
+                start_batch=first,
+                augment=augment,
+                rank=info.rank,
+                world_size=info.world_size,
+            ):
+                lr = plan.lr_at(step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    loss = F.cross_entropy(net(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler.is_enabled():
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                if enforcer is not None:
+                    enforcer.apply()
+                step += 1
+                losses.add(loss)
 
-            do_eval = step == total or (plan.eval_every is not None and step % plan.eval_every == 0)
-            do_save = step in saves
-            do_checkpoint = folder is not None and (step == total or step % every == 0)
-            if do_eval or do_save or do_checkpoint or step % losses.sync_every == 0:
-                bad = losses.sync()
-                if bad is not None:
-                    raise diverged(f"the loss is {bad}")
-                if progress is not None and info.is_main:
-                    progress(step, total, losses.last)
-            if do_eval:
-                record(evaluate_now())
-            if do_save or do_checkpoint:
-                if not _all_finite(model):
-                    raise diverged("the weights are not finite")
-                _sync_buffers(model, info.world_size)
-            if do_save and on_save is not None and info.is_main:
-                on_save(step, model)
-            if do_checkpoint:
-                if info.is_main:
+                do_eval = step == total or (
+                    plan.eval_every is not None and step % plan.eval_every == 0
+                )
+                do_save = step in saves
+                do_checkpoint = folder is not None and (step == total or step % every == 0)
+                if do_eval or do_save or do_checkpoint or step % losses.sync_every == 0:
+                    bad = losses.sync()
+                    if bad is not None:
+                        raise diverged(f"the loss is {bad}")
+                    if progress is not None and info.is_main:
+                        progress(step, total, losses.last)
+                if do_eval:
+                    record(evaluate_now())
+                if do_save or do_checkpoint:
+                    if not _all_finite(model):
+                        raise diverged("the weights are not finite")
+                    _sync_buffers(model, info.world_size)
+                if do_save and on_save is not None and info.is_main:
+                    on_save(step, model)
+                if do_checkpoint and info.is_main:
                     folder.save(
                         {
                             "model": model.state_dict(),
@@ -401,35 +422,34 @@ def train(
                             "history": history,
                         }
                     )
-                last_good = step
-            if step >= total:
-                break
+                if step >= total:
+                    break
 
-    _sync_buffers(model, info.world_size)
-    if history and history[-1]["step"] == step:
-        last = history[-1]
-        n = len(dataset.test)
-        metrics = Metrics(
-            accuracy=last["test_accuracy"],
-            loss=last["test_loss"],
-            count=n,
-            correct=round(last["test_accuracy"] * n),
+        _sync_buffers(model, info.world_size)
+        if history and history[-1]["step"] == step:
+            last = history[-1]
+            n = len(dataset.test)
+            metrics = Metrics(
+                accuracy=last["test_accuracy"],
+                loss=last["test_loss"],
+                count=n,
+                correct=round(last["test_accuracy"] * n),
+            )
+        else:
+            metrics = evaluate_now()
+            record(metrics)
+        return TrainResult(
+            step=step,
+            total_steps=total,
+            start_step=start_step,
+            steps_per_epoch=per_epoch,
+            metrics=metrics,
+            train_loss=losses.train_loss,
+            resumed_from=resumed_from,
+            history=tuple(history),
+            device=str(device),
+            world_size=info.world_size,
         )
-    else:
-        metrics = evaluate_now()
-        record(metrics)
-    return TrainResult(
-        step=step,
-        total_steps=total,
-        start_step=start_step,
-        steps_per_epoch=per_epoch,
-        metrics=metrics,
-        train_loss=losses.train_loss,
-        resumed_from=resumed_from,
-        history=tuple(history),
-        device=str(device),
-        world_size=info.world_size,
-    )
 
 
 def model_state(model: nn.Module) -> dict[str, Tensor]:
