@@ -1,11 +1,13 @@
-"""Training options: the family defaults of REFERENCE.md, durations and the lr schedule."""
+"""Training options: OpenLTH's family defaults, durations and the lr schedule."""
 
 from __future__ import annotations
 
 import pytest
 
+from maskkit.data.registry import ALIASES, canonical_name, known_datasets
 from maskkit.errors import OptionError
 from maskkit.training import TrainOptions, default_options
+from maskkit.training.options import _DATASET_FAMILY, dataset_key
 
 
 def test_cifar_defaults_are_openlth():
@@ -71,3 +73,31 @@ def test_invalid_options_are_refused(bad):
 def test_unknown_override_names_the_known_ones():
     with pytest.raises(OptionError, match=r"unknown training option.*lr"):
         default_options("lenet", "mnist", learning_rate=0.1)
+
+
+# What a user model trains with, per registered dataset: LeNet's for the MNIST-shaped ones.
+USER_FAMILY = {
+    "mnist": "lenet",
+    "fashion-mnist": "lenet",
+    "cifar10": "cifar_resnet",
+    "cifar100": "cifar_resnet",
+    "synthetic": "cifar_resnet",  # 3x32x32 by default
+}
+
+
+@pytest.mark.parametrize("name", sorted({*known_datasets(), *ALIASES, "FashionMNIST", "MNIST"}))
+def test_every_registered_dataset_name_gets_its_familys_defaults(name):
+    canonical = canonical_name(name)
+    assert dataset_key(name) == canonical
+    want = default_options(USER_FAMILY[canonical], canonical)
+    assert default_options("user", name) == want
+    if USER_FAMILY[canonical] == "lenet":
+        assert (want.epochs, want.momentum) == (40, 0.0)  # not CIFAR's 160 epochs, momentum 0.9
+
+
+def test_the_table_covers_the_registry_and_uses_its_names():
+    assert set(USER_FAMILY) == set(known_datasets())
+    assert all(canonical_name(key) == key for key in _DATASET_FAMILY)
+    # unregistered names pass through: user datasets and the ImageNet ones
+    assert dataset_key("mydata:small") == "mydata:small" and dataset_key(None) is None
+    assert default_options("imagenet_resnet", "Tiny-ImageNet").batch_size == 256

@@ -224,12 +224,30 @@ _TINY_IMAGENET = {
     "epochs": 200,
     "milestones": ("100ep", "150ep"),
 }
+# Keyed by the dataset registry's canonical names (see dataset_key).
 _DATASET_FAMILY = {
     "mnist": "lenet",
-    "fashion_mnist": "lenet",
+    "fashion-mnist": "lenet",
     "cifar10": "cifar_resnet",
     "cifar100": "cifar_resnet",
 }
+
+
+def dataset_key(dataset: str | None) -> str | None:
+    """The name every per-dataset lookup uses: the registry's canonical name when the dataset is
+    registered (any spelling or alias), else the name as given (user and ImageNet datasets).
+
+    >>> dataset_key("FashionMNIST"), dataset_key("fashion_mnist"), dataset_key("tiny-imagenet")
+    ('fashion-mnist', 'fashion-mnist', 'tiny-imagenet')
+    """
+    from maskkit.data.registry import canonical_name
+
+    if dataset is None or ":" in dataset:
+        return dataset
+    try:
+        return canonical_name(dataset)
+    except OptionError:
+        return dataset.strip().lower()
 
 
 def family_defaults(family: str, dataset: str | None) -> dict[str, Any]:
@@ -238,16 +256,17 @@ def family_defaults(family: str, dataset: str | None) -> dict[str, Any]:
     User models (family "user") take the defaults of the family their dataset is made for
     (MNIST-like: LeNet; otherwise CIFAR).
     """
+    key = dataset_key(dataset)
     if family == "imagenet_resnet":
-        tiny = dataset is not None and dataset.replace("-", "_").startswith("tiny")
+        tiny = key is not None and key.replace("-", "_").startswith("tiny")
         return dict(_TINY_IMAGENET if tiny else _IMAGENET)
     if family == "user" or family not in _FAMILY_DEFAULTS:
-        family = _DATASET_FAMILY.get(dataset or "", "cifar_resnet")
+        family = _DATASET_FAMILY.get(key or "", "cifar_resnet")
     return dict(_FAMILY_DEFAULTS[family])
 
 
 def default_options(family: str, dataset: str | None = None, **overrides: Any) -> TrainOptions:
-    """The family's defaults (REFERENCE.md, OpenLTH) with ``overrides`` applied.
+    """The family's defaults (OpenLTH's, as in the paper) with ``overrides`` applied.
 
     Overrides that are None are ignored, so CLI options can be passed straight through; giving
     ``steps`` drops the default ``epochs`` and the other way round.
