@@ -10,37 +10,61 @@ import click
 from maskkit_cli.options import input_argument, json_option
 from maskkit_cli.report import KeyValues, Lines, Report, Table, bar, emit
 
+#: the first line of a --header-only report: its counts are what the header claims
+NOT_CHECKED = (
+    "content not checked (--header-only): counts and hash are as the header records them; "
+    "'maskkit verify' checks them"
+)
+
 
 @click.command()
 @input_argument
+@click.option(
+    "--header-only",
+    is_flag=True,
+    help="Read the header alone (instant on any size): the counts and hash are not checked.",
+)
 @json_option
-def info(input: str, as_json: bool) -> None:
+def info(input: str, header_only: bool, as_json: bool) -> None:
     """Show an artifact's kind, model, init, provenance and per-layer densities.
 
-    Reads the header only, so it is instant on any size; 'maskkit verify' checks the tensors
-    against the recorded counts and content hash.
+    Checks the tensors against the recorded counts and content hash first, as 'maskkit verify'
+    does, and refuses a damaged file; --header-only skips that check (no numpy, instant).
+    Layers that keep no weight are marked 'collapsed'.
 
     \b
     Example:
       maskkit info m.safetensors
       maskkit mask --sparsity 0.9 scores.safetensors | maskkit info --json
+      maskkit info --header-only big-weights.safetensors
     """
     from maskkit.format import read_metadata
     from maskkit_cli.streams import is_stdin, read_input
 
-    if is_stdin(input):
-        data, name = read_input(input)
-        meta = read_metadata(data, name=name)
+    if header_only and not is_stdin(input):
+        name, source = input, input
     else:
-        name = input
-        meta = read_metadata(input)
-    emit(describe(name, meta), render(name, meta), as_json=as_json)
+        source, name = read_input(input)
+    if not header_only:
+        from maskkit.format import load
+
+        load(source, name=name)  # IntegrityError (exit 1) for damaged tensor data
+    meta = read_metadata(source, name=name)
+    emit(
+        describe(name, meta, checked=not header_only),
+        render(name, meta, checked=not header_only),
+        as_json=as_json,
+    )
 
 
-def describe(name: str, meta: Any) -> dict[str, Any]:
+def describe(name: str, meta: Any, *, checked: bool = True) -> dict[str, Any]:
     """The JSON document of ``maskkit info --json``."""
+    from maskkit.collapse import collapsed_layers
+
+    collapsed = set(collapsed_layers(meta.layers))
     return {
         "file": name,
+        "content_checked": checked,
         "kind": meta.kind,
         "version": meta.version,
         "encoding": meta.encoding,
@@ -51,6 +75,7 @@ def describe(name: str, meta: Any) -> dict[str, Any]:
         "numel": meta.numel,
         "kept": meta.kept,
         "density": meta.kept / meta.numel if meta.numel else 1.0,
+        "collapsed_layers": sorted(collapsed),
         "layers": [
             {
                 "name": n,
@@ -58,6 +83,7 @@ def describe(name: str, meta: Any) -> dict[str, Any]:
                 "numel": c.numel,
                 "kept": c.kept,
                 "density": c.density,
+                "collapsed": n in collapsed,
             }
             for n, c in meta.layers.items()
         ],
@@ -65,9 +91,12 @@ def describe(name: str, meta: Any) -> dict[str, Any]:
     }
 
 
-def render(name: str, meta: Any) -> Report:
+def render(name: str, meta: Any, *, checked: bool = True) -> Report:
+    from maskkit.collapse import collapsed_layers
+
     density = meta.kept / meta.numel if meta.numel else 1.0
     kind = meta.kind + (f" ({meta.encoding} encoding)" if meta.encoding else "")
+    collapsed = collapsed_layers(meta.layers)
     pairs = [
         ("file", name),
         ("kind", kind),
@@ -75,18 +104,22 @@ def render(name: str, meta: Any) -> Report:
         ("model", model_text(meta.model)),
         ("fingerprint", meta.model.fingerprint or "none"),
         ("init", init_text(meta.init)),
-        ("content", meta.content_hash),
+        ("content", f"{meta.content_hash} ({'checked' if checked else 'not checked'})"),
         (
             "kept",
             f"{meta.kept:,} of {meta.numel:,} prunable weights "
             f"(density {density:.2%}, sparsity {1 - density:.2%})",
         ),
     ]
+    if collapsed:
+        pairs.append(("collapsed", _collapsed_text(collapsed, len(meta.layers))))
     if meta.training is not None:
         pairs += [(f"training.{k}", _value(v)) for k, v in sorted(meta.training.items())]
     chain = [record_text(i, r) for i, r in enumerate(meta.provenance, 1)] or [
         "(no stages recorded)"
     ]
+    # The note column appears only when it has something to say.
+    notes = ["note"] if collapsed else []
     rows = [
         [
             n,
@@ -94,18 +127,35 @@ def render(name: str, meta: Any) -> Report:
             f"{c.numel:,}",
             f"{c.kept:,}",
             f"{c.density:.2%}",
+            *(["collapsed" if n in collapsed else ""] if collapsed else []),
             bar(c.density),
         ]
         for n, c in meta.layers.items()
     ]
-    footer = ["total", "", f"{meta.numel:,}", f"{meta.kept:,}", f"{density:.2%}", bar(density)]
+    footer = [
+        "total",
+        "",
+        f"{meta.numel:,}",
+        f"{meta.kept:,}",
+        f"{density:.2%}",
+        *([""] if collapsed else []),
+        bar(density),
+    ]
     table = Table(
-        ["layer", "shape", "numel", "kept", "density", ""],
+        ["layer", "shape", "numel", "kept", "density", *notes, ""],
         rows,
         terminal_only=[""],
         footer=footer,
     )
-    return Report([KeyValues(pairs), Lines("provenance", chain), table])
+    blocks = [KeyValues(pairs), Lines("provenance", chain), table]
+    return Report(blocks if checked else [Lines("", [NOT_CHECKED]), *blocks])
+
+
+def _collapsed_text(names: list[str], layers: int) -> str:
+    if len(names) == layers:
+        return "no layer keeps any weight (layer collapse)"
+    verb = "keeps" if len(names) == 1 else "keep"
+    return f"{len(names)} of {layers} layers {verb} no weight (layer collapse): {', '.join(names)}"
 
 
 def model_text(model: Any) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from maskkit._version import __version__
+from maskkit.collapse import warn_if_collapsed
 from maskkit.errors import ModelMismatchError, OptionError
 from maskkit.format.artifact import Mask, load
 from maskkit.format.files import Source
@@ -87,13 +88,15 @@ def import_mask(
         binding = new_binding
         options["missing"] = missing
     record = StageRecord("convert", options=options, input=digest, maskkit=__version__)
-    return Mask(
+    mask = Mask(
         arrays,
         encoding=encoding or "bool",
         model=binding,
         init=init,
         provenance=(*provenance, record),
     )
+    warn_if_collapsed(mask.layers, what="the imported mask", source=name)
+    return mask
 
 
 def _new_model(

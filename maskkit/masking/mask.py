@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from maskkit.collapse import warn_if_collapsed
 from maskkit.errors import OptionError
+from maskkit.format.metadata import LayerCount
 from maskkit.masking.rules import get_rule
 from maskkit.masking.select import check_no_nan, check_scores, check_sparsity, kept_masks
 
@@ -46,7 +48,8 @@ def make_mask(
 
     No rule ever un-prunes: every ``-inf`` score is False in the output; asking for fewer
     pruned weights than there are ``-inf`` scores (overall, or in one tensor for per-layer
-    rules) is an OptionError. The masks come back in the key order of ``scores``.
+    rules) is an OptionError. The masks come back in the key order of ``scores``. A mask that
+    keeps no weight of some tensor (layer collapse) gives a LayerCollapseWarning naming them.
 
     >>> import numpy as np
     >>> s = {"w": np.array([[0.5, -1.0], [2.0, 0.5]])}
@@ -87,6 +90,10 @@ def make_mask(
             masks[name] = np.not_equal(array, -np.inf, out=np.empty(array.shape, dtype=bool))
         else:
             masks[name] = kept[name]
+    warn_if_collapsed(
+        {name: LayerCount(m.shape, int(np.count_nonzero(m))) for name, m in masks.items()},
+        stacklevel=2,
+    )
     return masks
 
 
