@@ -32,11 +32,11 @@ def hypergeometric_moments(numel: int, kept_a: int, kept_b: int) -> tuple[float,
     >>> hypergeometric_moments(8, 4, 3)
     (1.5, 0.5357142857142857)
     """
-    n, a, b = numel, kept_a, kept_b
+    # Python ints, exact up to the one division: n^4 overflows int64 (numpy counts) at n ~ 55,000.
+    n, a, b = int(numel), int(kept_a), int(kept_b)
     if n == 0:
         return 0.0, 0.0
     mean = a * b / n
-    # Exact integers up to the one division: n^4 overflows float precision for large layers.
     variance = a * b * (n - a) * (n - b) / (n * n * (n - 1)) if n > 1 else 0.0
     return mean, variance
 

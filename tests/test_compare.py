@@ -27,6 +27,15 @@ def test_moments_match_the_pmf(n, a, b):
     assert variance == pytest.approx(want_variance, abs=1e-12)
 
 
+def test_large_layers_and_numpy_counts_do_not_overflow():
+    # A ResNet-50 conv layer: 2,359,296 weights; counts as numpy int64, as np.count_nonzero gives.
+    n, a, b = np.int64(2_359_296), np.int64(471_859), np.int64(235_930)
+    mean, variance = hypergeometric_moments(n, a, b)
+    fn, fa, fb = float(n), float(a), float(b)
+    assert mean == pytest.approx(fa * fb / fn, rel=1e-12)
+    assert variance == pytest.approx((fa / fn) * (fb / fn) * (fn - fa) * (fn - fb) / (fn - 1), rel=1e-12)
+
+
 def test_hand_computed_layer():
     # 8 weights, A keeps 4, B keeps 3, both 2: mean 4*3/8 = 1.5, variance 4*3*4*5/(64*7) = 15/28.
     x = LayerOverlap("w", 8, 4, 3, 2)
