@@ -158,4 +158,6 @@ def imports_after(args):
 def test_info_never_imports_torch_and_header_only_not_numpy():
     # The content check reads the tensors with numpy, as verify does; the header alone needs neither.
     assert imports_after(["info", str(MASK)]) == ["True", "False", "False"]
+    weights = FIXTURES / "format" / "valid" / "weights.safetensors"
+    assert imports_after(["info", str(weights)]) == ["True", "False", "False"]
     assert imports_after(["info", "--header-only", str(MASK)]) == ["False", "False", "False"]
