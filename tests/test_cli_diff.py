@@ -174,7 +174,7 @@ def test_masks_of_different_models_are_refused(tmp_path, pair):
 def test_scores_need_a_sparsity_and_weights_are_refused(pair):
     scores = str(FIXTURES / "format/valid/scores.safetensors")
     result = invoke(["diff", scores, pair[0]])
-    assert result.exit_code == 1 and "give --sparsity" in result.stderr
+    assert result.exit_code == 2 and "give --sparsity" in result.stderr  # a usage mistake
     weights = str(FIXTURES / "format/valid/weights.safetensors")
     result = invoke(["diff", weights, pair[0]])
     assert result.exit_code == 1 and "is a weights artifact, expected mask or scores" in result.stderr
