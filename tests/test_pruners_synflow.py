@@ -208,6 +208,36 @@ def test_input_mask_stays_pruned_and_is_zero_during_the_rounds():
         assert torch.equal(final[name], history[-1][1][name])
 
 
+def test_tied_scores_are_pruned_in_canonical_order_whatever_the_prunable_order():
+    # Equal magnitudes: weights at one kernel position see the same flow, so scores tie in large
+    # groups; only the survivors are ranked, and ties must still fall in sorted-name C order.
+    net = conv_bn()
+    params = dict(net.named_parameters())
+    with torch.no_grad():
+        for name in PRUNABLE:
+            params[name].copy_(torch.where(params[name] < 0, -0.5, 0.5))
+    order = ["fc.weight", "conv2.weight", "conv1.weight"]
+    history = naive_rounds(net, order, (3, 6, 6), 0.7, 6)
+    got = compute_scores(
+        net, "synflow", order, options={"input_shape": (3, 6, 6), "sparsity": 0.7, "rounds": 6}
+    )
+    survivors = torch.cat([got[n][got[n] >= 0] for n in order])
+    assert survivors.unique().numel() < survivors.numel() // 4  # the ties are really there
+    for count, masks in history:
+        again = prune_lowest(got, count)
+        assert all(torch.equal(again[name], masks[name]) for name in order)
+
+
+def test_the_input_mask_is_not_modified():
+    net = conv_bn()
+    mask = {name: torch.rand(p.shape) > 0.5 for name, p in net.named_parameters() if name in PRUNABLE}
+    before = {name: m.clone() for name, m in mask.items()}
+    compute_scores(
+        net, "synflow", PRUNABLE, mask=mask, options={"input_shape": (3, 6, 6), "sparsity": 0.9}
+    )
+    assert all(torch.equal(mask[name], before[name]) for name in PRUNABLE)
+
+
 @pytest.mark.parametrize("sparsity", [0.6, 0.98])
 def test_iterative_synflow_avoids_layer_collapse_where_magnitude_does_not(sparsity):
     torch.manual_seed(0)

@@ -107,43 +107,73 @@ class SynflowMethod(Method):
                 p.abs_()
                 if mask is not None and name in mask and name not in prunable:
                     p.masked_fill_(~mask[name].to(device), 0.0)
-        # |w| once; each round only multiplies it by the current mask.
-        base = [w.detach().clone() for w in weights]
         keep = [
             torch.ones_like(w, dtype=torch.bool) if mask is None else mask[n].to(device)
             for n, w in zip(prunable, weights, strict=True)
         ]
-        pruned_in = [torch.zeros_like(w, dtype=torch.int32) for w in weights]  # 0 = never
+        with torch.no_grad():
+            for w, k in zip(weights, keep, strict=True):
+                w.masked_fill_(~k, 0.0)  # from here on only newly pruned weights are zeroed
+        # The round a weight was pruned in (0 = never), in the narrowest type that holds it.
+        rdtype = torch.int16 if options.rounds < 2**15 else torch.int32
+        pruned_in = [torch.zeros_like(w, dtype=rdtype) for w in weights]
         n_total = sum(w.numel() for w in weights)
         n_pruned = sum(int((~k).sum()) for k in keep)
         targets = round_targets(options.sparsity, options.rounds, n_total, n_pruned)
         ones = torch.ones((1, *options.input_shape), dtype=torch.float64, device=device)
+        last = [torch.empty_like(w) for w in weights]  # this round's scores, reused every round
 
-        last: list[Tensor] = []
         for e, target in enumerate(targets, start=1):
             if target == n_pruned and e < options.rounds:
                 continue  # the mask did not change, so this round's scores would not either
-            with torch.no_grad():
-                for w, b, k in zip(weights, base, keep, strict=True):
-                    w.copy_(b).masked_fill_(~k, 0.0)
             flow = net(ones).sum()
             grads = _util.grads(flow, weights)
-            last = [(w.detach() * g).abs() for w, g in zip(weights, grads, strict=True)]
-            for name, s, k in zip(prunable, last, keep, strict=True):
-                if bool(torch.isnan(s[k]).any()):
-                    raise RuntimeError(f"synflow: NaN score for {name!r} in round {e}")
+            with torch.no_grad():
+                for w, g, s in zip(weights, grads, last, strict=True):
+                    torch.mul(w, g, out=s).abs_()
+            del flow, grads
+            _check_no_nan(prunable, last, keep, e)
             if target > n_pruned:
-                ranked = {
-                    n: s.masked_fill(~k, -math.inf).cpu().numpy()
-                    for n, s, k in zip(prunable, last, keep, strict=True)
-                }
-                new_keep = prune_lowest(ranked, target)
-                for i, n in enumerate(prunable):
-                    k_new = torch.from_numpy(new_keep[n]).to(device)
-                    pruned_in[i].masked_fill_(keep[i] & ~k_new, e)
-                    keep[i] = k_new
+                keep = _prune_survivors(prunable, weights, last, keep, pruned_in, target - n_pruned, e)
                 n_pruned = target
         return _encode(prunable, last, keep, pruned_in, options.rounds)
+
+
+def _check_no_nan(prunable: list[str], scores: list[Tensor], keep: list[Tensor], e: int) -> None:
+    """RuntimeError naming the first tensor with a NaN score among its surviving weights."""
+    for name, s, k in zip(prunable, scores, keep, strict=True):
+        # One reduction per tensor; a survivor-only gather only when something is NaN at all.
+        if math.isnan(float(s.sum())) and bool(torch.isnan(s[k]).any()):
+            raise RuntimeError(f"synflow: NaN score for {name!r} in round {e}")
+
+
+def _prune_survivors(
+    prunable: list[str],
+    weights: list[Tensor],
+    scores: list[Tensor],
+    keep: list[Tensor],
+    pruned_in: list[Tensor],
+    count: int,
+    e: int,
+) -> list[Tensor]:
+    """Prune the ``count`` lowest-scored survivors (ties: first in canonical order); new masks.
+
+    Ranking only the survivors picks the same weights as ranking every score with the pruned
+    ones at -inf (they would all be pruned first), in a fraction of the time at high sparsity.
+    Newly pruned weights are zeroed in ``weights`` and marked with round ``e`` in ``pruned_in``.
+    """
+    survivors = {n: s[k].cpu().numpy() for n, s, k in zip(prunable, scores, keep, strict=True)}
+    kept = prune_lowest(survivors, count)
+    del survivors
+    out = []
+    with torch.no_grad():
+        for n, w, k, r in zip(prunable, weights, keep, pruned_in, strict=True):
+            k_new = k.masked_scatter(k, torch.from_numpy(kept[n]).to(k.device))
+            dropped = k & ~k_new
+            r.masked_fill_(dropped, e)
+            w.masked_fill_(dropped, 0.0)
+            out.append(k_new)
+    return out
 
 
 def _encode(
@@ -163,8 +193,9 @@ def _encode(
         scale = 2.0 ** (math.frexp(_F32_SAFE_MAX)[1] - math.frexp(top)[1])
     out = {}
     for name, s, k, r in zip(prunable, last, keep, pruned_in, strict=True):
-        during = (r - rounds - 1).to(torch.float64)
-        out[name] = torch.where(
-            k, s * scale, torch.where(r > 0, during, torch.full_like(s, -math.inf))
-        )
+        # In place, one layer at a time: the scores are the largest thing held at the end.
+        if scale != 1.0:
+            s.mul_(scale)
+        during = r.to(torch.float64).sub_(rounds + 1).masked_fill_(r == 0, -math.inf)
+        out[name] = torch.where(k, s, during, out=s)
     return out
