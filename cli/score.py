@@ -43,6 +43,24 @@ from maskkit_cli.streams import read_input
     help="snip/grasp: examples per forward pass.",
 )
 @click.option(
+    "--batching",
+    type=click.Choice(["near-equal", "fixed", "class-halves"]),
+    default=None,
+    help="snip/grasp: how the examples are cut into batches (default near-equal).",
+)
+@click.option(
+    "--combine",
+    type=click.Choice(["mean", "sum"]),
+    default=None,
+    help="snip/grasp: batch losses weighted by size (mean, default) or added up (sum).",
+)
+@click.option(
+    "--batchnorm",
+    type=click.Choice(["train", "eval"]),
+    default=None,
+    help="snip/grasp: BatchNorm uses batch (train, default) or running (eval) statistics.",
+)
+@click.option(
     "--temperature",
     type=float,
     default=None,
@@ -82,6 +100,9 @@ def score(
     data_seed: int,
     samples_per_class: int,
     batch_size: int | None,
+    batching: str | None,
+    combine: str | None,
+    batchnorm: str | None,
     temperature: float | None,
     rounds: int | None,
     sparsity: float | None,
@@ -108,6 +129,9 @@ def score(
     m = get_method(method)
     given = {
         "batch_size": batch_size,
+        "batching": batching,
+        "combine": combine,
+        "batchnorm": batchnorm,
         "temperature": temperature,
         "rounds": rounds,
         "sparsity": sparsity,

@@ -20,8 +20,24 @@ def test_every_command_has_help_with_an_example(command):
 def test_group_help_lists_every_command():
     result = invoke(["--help"])
     assert result.exit_code == 0
+    # Only the "Commands:" section counts: the group's description names several commands too.
+    listing = result.output.split("\nCommands:\n", 1)[1]
+    listed = [line.split()[0] for line in listing.splitlines() if line.startswith("  ")]
+    assert listed == sorted(COMMANDS)
+    for command in COMMANDS:  # each with its own summary line, not an empty one
+        line = next(x for x in listing.splitlines() if x.split()[:1] == [command])
+        assert len(line.split()) > 1, line
+
+
+def test_the_group_resolves_every_listed_command():
+    import click
+
+    from maskkit_cli.main import cli
+
+    ctx = click.Context(cli)
+    assert cli.list_commands(ctx) == sorted(COMMANDS)
     for command in COMMANDS:
-        assert command in result.output
+        assert isinstance(cli.get_command(ctx, command), click.Command), command
 
 
 def test_python_dash_m_and_version():

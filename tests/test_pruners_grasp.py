@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -145,4 +146,126 @@ def test_grasp_options_validation():
     with pytest.raises(OptionError, match="batch_size"):
         get_method("grasp-abs").make_options({"batch_size": 0})
     opts = get_method("grasp").make_options({"temperature": 50})
-    assert opts.to_dict() == {"batch_size": 256, "temperature": 50.0}
+    assert opts.to_dict() == {
+        "batch_size": 256,
+        "temperature": 50.0,
+        "batching": "near-equal",
+        "combine": "mean",
+        "batchnorm": "train",
+    }
+
+
+# -- the options that reproduce the references (spec/methods/grasp.md, "Differences") ---------
+def pinned_default_grasp(net: nn.Module, prunable: list[str], x, y, batch_size, t=200.0) -> dict:
+    """The default computation as it stood before the reference options existed, op for op."""
+    net = copy.deepcopy(net)
+    params = dict(net.named_parameters())
+    for name, p in params.items():
+        p.requires_grad_(name in prunable)
+    net.train()
+    ws = [params[n] for n in prunable]
+    k = math.ceil(len(x) / batch_size)
+    parts = list(zip(torch.tensor_split(x, k), torch.tensor_split(y, k), strict=True))
+    g = [torch.zeros_like(w) for w in ws]
+    for xb, yb in parts:
+        loss = F.cross_entropy(net(xb) / t, yb) * (xb.shape[0] / len(x))
+        for acc, gi in zip(g, torch.autograd.grad(loss, ws), strict=True):
+            acc.add_(gi)
+    hg = [torch.zeros_like(w) for w in ws]
+    for xb, yb in parts:
+        loss = F.cross_entropy(net(xb) / t, yb) * (xb.shape[0] / len(x))
+        grad_f = torch.autograd.grad(loss, ws, create_graph=True)
+        z = sum((gi * fi).sum() for gi, fi in zip(g, grad_f, strict=True))
+        for acc, h in zip(hg, torch.autograd.grad(z, ws), strict=True):
+            acc.add_(h)
+    return {n: w.detach() * h for n, w, h in zip(prunable, ws, hg, strict=True)}
+
+
+@pytest.mark.parametrize("batch_size", [256, 4])
+def test_default_options_give_the_same_bits_as_before(batch_size):
+    torch.manual_seed(12)
+    net = ConvBN()
+    x, y = data((2, 4, 4), 11, 3)
+    prunable = ["conv.weight", "fc.weight"]
+    want = pinned_default_grasp(net, prunable, x, y, batch_size)
+    got = compute_scores(net, "grasp", prunable, data=(x, y), options={"batch_size": batch_size})
+    for n in prunable:
+        assert torch.equal(got[n], want[n]), n
+
+
+def original_grasp_hg(net: nn.Module, prunable: list[str], x, y, t=200.0) -> dict:
+    """The original GraSP, written from its description: the examples grouped by class and cut
+    into two halves; g is the sum of the halves' gradients; Hg sums each half's Hessian times g.
+    Forward-over-reverse with torch.func, so a second method to maskkit's double backward."""
+    order = torch.sort(y, stable=True).indices
+    xs, ys = x.double()[order], y[order]
+    half = len(y) // 2
+    p = {k: v.detach().double().clone() for k, v in net.named_parameters()}
+
+    def loss(w: dict) -> torch.Tensor:
+        q = {**p, **w}
+        return sum(
+            F.cross_entropy(conv_bn_forward(q, xb) / t, yb)
+            for xb, yb in ((xs[:half], ys[:half]), (xs[half:], ys[half:]))
+        )
+
+    w = {n: p[n] for n in prunable}
+    return {n: w[n] * h for n, h in hg_forward_over_reverse(loss, w).items()}
+
+
+def test_class_halves_match_the_original_grasp():
+    torch.manual_seed(12)
+    net = ConvBN().double()
+    x, y = data((2, 4, 4), 9, 3)
+    y = torch.arange(9) % 3  # interleaved, as maskkit samples: grouping reorders the batches
+    prunable = ["conv.weight", "fc.weight"]
+    ref = original_grasp_hg(net, prunable, x, y)
+    opts = {"batching": "class-halves", "combine": "sum"}
+    got = compute_scores(net, "grasp", prunable, data=(x, y), options=opts)
+    # Halves of 4 and 5: "mean" weights them 4/9 and 5/9 instead of 1 and 1.
+    mean = compute_scores(net, "grasp", prunable, data=(x, y), options={"batching": "class-halves"})
+    default = compute_scores(net, "grasp", prunable, data=(x, y))
+    for n in prunable:
+        scale = float(ref[n].abs().max())
+        torch.testing.assert_close(got[n].double(), ref[n], rtol=1e-5, atol=1e-6 * scale)
+        assert not torch.allclose(mean[n].double() * 4, ref[n], rtol=1e-2)
+        assert not torch.allclose(default[n].double() * 4, ref[n], rtol=1e-2)
+
+
+def test_batchnorm_eval_matches_the_model_in_eval_mode_differentiated_by_hand():
+    torch.manual_seed(12)
+    net = ConvBN().double()
+    with torch.no_grad():
+        net.bn.running_mean.fill_(0.5)
+        net.bn.running_var.fill_(4.0)
+    x, y = data((2, 4, 4), 10, 3)
+    prunable = ["conv.weight", "fc.weight"]
+    ref_net = copy.deepcopy(net).eval()
+    ws = [dict(ref_net.named_parameters())[n] for n in prunable]
+    x64 = x.double()
+    g = torch.autograd.grad(F.cross_entropy(ref_net(x64) / 200.0, y), ws)
+    grad_f = torch.autograd.grad(F.cross_entropy(ref_net(x64) / 200.0, y), ws, create_graph=True)
+    z = sum((gi * fi).sum() for gi, fi in zip(g, grad_f, strict=True))
+    hg = torch.autograd.grad(z, ws)
+    got = compute_scores(net, "grasp", prunable, data=(x, y), options={"batchnorm": "eval"})
+    got_abs = compute_scores(net, "grasp-abs", prunable, data=(x, y), options={"batchnorm": "eval"})
+    train = compute_scores(net, "grasp", prunable, data=(x, y))
+    for n, w, h in zip(prunable, ws, hg, strict=True):
+        ref = (w * h).detach()
+        scale = float(ref.abs().max())
+        torch.testing.assert_close(got[n].double(), ref, rtol=1e-6, atol=1e-9 * scale)
+        torch.testing.assert_close(got_abs[n].double(), ref.abs(), rtol=1e-6, atol=1e-9 * scale)
+        assert not torch.allclose(got[n], train[n], rtol=1e-2)
+
+
+def test_reference_options_are_recorded_and_checked():
+    opts = get_method("grasp-abs").make_options({"batching": "class-halves", "batchnorm": "eval"})
+    assert opts.to_dict() == {
+        "batch_size": 256,
+        "temperature": 200.0,
+        "batching": "class-halves",
+        "combine": "mean",
+        "batchnorm": "eval",
+    }
+    with pytest.raises(OptionError, match="grasp: batching must be one of"):
+        get_method("grasp").make_options({"batching": "halves"})

@@ -11,6 +11,7 @@ from torch import nn
 
 from maskkit.errors import DataError, ModelMismatchError, OptionError
 from maskkit.pruners import Method, compute_scores, get_method, known_methods
+from tests.test_docs import section, table_rows
 
 SPEC = pathlib.Path(__file__).resolve().parent.parent / "spec" / "methods"
 
@@ -34,26 +35,44 @@ def test_unknown_method_lists_the_known_ones():
         get_method("snipp")
 
 
-@pytest.mark.parametrize("name", ["random", "magnitude", "snip", "grasp", "grasp-abs", "synflow"])
+def spec_default(value: object) -> str:
+    """How a page's options table writes a default: `required`, a bare number, or `text`."""
+    if value is dataclasses.MISSING:
+        return "required"
+    return f"`{value}`" if isinstance(value, str) else str(value)
+
+
+@pytest.mark.parametrize("name", known_methods())
 def test_every_method_has_a_spec_page_naming_its_options_and_defaults(name):
-    page = (SPEC / f"{name}.md").read_text()
+    path = SPEC / f"{name}.md"
+    assert path.is_file(), f"registered method {name!r} has no page {path}"
+    page = path.read_text()
     assert page.startswith(f"# Scoring method `{name}`")
-    for f in dataclasses.fields(get_method(name).Options):
-        assert f"`{f.name}`" in page, f.name
+    for header in ("- **Version:** ", "- **Status:** ", "## Change log"):
+        assert header in page, f"{name}.md lacks {header!r}"
+    fields = dataclasses.fields(get_method(name).Options)
+    rows = table_rows(section(page, "Options"))
+    assert sorted(rows) == sorted(f.name for f in fields), f"{name}.md options table"
+    for f in fields:
         assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
-        if f.default is not dataclasses.MISSING:
-            assert str(f.default) in page, f"{name}.{f.name} default {f.default}"
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        assert rows[f.name][1] == spec_default(default), f"{name}.{f.name}: {rows[f.name]}"
 
 
 def test_options_records():
     snip = get_method("snip")
     opts = snip.make_options({"batch_size": 100})
-    assert opts.to_dict() == {"batch_size": 100}
+    assert opts.to_dict() == {
+        "batch_size": 100,
+        "batching": "near-equal",
+        "combine": "mean",
+        "batchnorm": "train",
+    }
     assert snip.make_options(opts) is opts
     assert snip.make_options(None).batch_size == 256
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.batch_size = 3  # type: ignore[misc]
-    with pytest.raises(OptionError, match=r"unknown option.*bs.*known: batch_size"):
+    with pytest.raises(OptionError, match=r"unknown option.*bs.*known: batch_size, batching"):
         snip.make_options({"bs": 1})
     with pytest.raises(OptionError, match="mapping"):
         snip.make_options(3)

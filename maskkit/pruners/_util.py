@@ -34,18 +34,59 @@ def working_copy(
     return net, [params[n] for n in prunable]
 
 
-def batches(data: tuple[Tensor, Tensor], batch_size: int, device: torch.device) -> Iterator:
-    """``(inputs, labels, fraction)`` in order, in ceil(n / batch_size) near-equal batches.
+#: How the scoring data is cut into forward passes (the ``batching`` option of SNIP and GraSP).
+BATCHINGS = ("near-equal", "fixed", "class-halves")
+#: How the per-batch mean losses are combined (the ``combine`` option).
+COMBINES = ("mean", "sum")
 
-    Near-equal sizes (they differ by at most one) avoid a last batch of one example, which
-    BatchNorm in train mode cannot normalise. ``fraction`` = batch size / n, so that summing
-    ``fraction * mean batch loss`` gives the mean loss over all examples.
+
+def batches(
+    data: tuple[Tensor, Tensor],
+    batch_size: int,
+    device: torch.device,
+    batching: str = "near-equal",
+    combine: str = "mean",
+) -> Iterator:
+    """``(inputs, labels, weight)`` for each forward pass, in order.
+
+    ``near-equal``: ceil(n / batch_size) consecutive batches whose sizes differ by at most one,
+    which avoids a last batch of one example (BatchNorm in train mode cannot normalise it).
+    ``fixed``: consecutive batches of exactly ``batch_size``, the last one smaller (a
+    DataLoader's batches). ``class-halves``: the examples in a stable sort by label, cut into
+    the first ``n // 2`` and the rest (the original GraSP's two passes); ``batch_size`` is not
+    used. ``weight`` is batch size / n for ``combine="mean"``, so that summing ``weight * mean
+    batch loss`` gives the mean loss over all examples, and 1 for ``"sum"``.
     """
     x, y = data
     n = x.shape[0]
-    k = math.ceil(n / batch_size)
-    for xb, yb in zip(torch.tensor_split(x, k), torch.tensor_split(y, k), strict=True):
-        yield xb.to(device), yb.to(device), xb.shape[0] / n
+    if batching == "near-equal":
+        k = math.ceil(n / batch_size)
+        xs, ys = torch.tensor_split(x, k), torch.tensor_split(y, k)
+    elif batching == "fixed":
+        xs, ys = torch.split(x, batch_size), torch.split(y, batch_size)
+    elif batching == "class-halves":
+        order = torch.sort(y.cpu(), stable=True).indices
+        xs = torch.tensor_split(x[order.to(x.device)], [n // 2])
+        ys = torch.tensor_split(y[order.to(y.device)], [n // 2])
+    else:
+        raise ValueError(f"unknown batching {batching!r}")
+    for xb, yb in zip(xs, ys, strict=True):
+        if xb.shape[0] == 0:
+            continue
+        yield xb.to(device), yb.to(device), xb.shape[0] / n if combine == "mean" else 1.0
+
+
+def set_batchnorm_mode(net: nn.Module, batchnorm: str) -> None:
+    """Train mode for the whole copy; with ``"eval"``, BatchNorm layers use running statistics."""
+    net.train()
+    if batchnorm == "eval":
+        for module in net.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def has_batchnorm_in_train_mode(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in net.modules())
 
 
 @contextlib.contextmanager

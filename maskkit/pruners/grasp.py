@@ -19,10 +19,15 @@ from maskkit.errors import OptionError
 from maskkit.pruners import _util
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
 from maskkit.pruners.snip import (
+    BATCH_SIZE_HELP,
+    BATCHING_HELP,
+    BATCHNORM_HELP,
+    COMBINE_HELP,
     DEFAULT_BATCH_SIZE,
     batch_losses,
-    check_batch_size,
+    check_batch_options,
     mean_loss_gradient,
+    scoring_copy,
 )
 
 DEFAULT_TEMPERATURE = 200.0
@@ -30,20 +35,17 @@ DEFAULT_TEMPERATURE = 200.0
 
 @dataclass(frozen=True)
 class GraspOptions(MethodOptions):
-    batch_size: int = field(
-        default=DEFAULT_BATCH_SIZE,
-        metadata={
-            "help": "examples per forward pass; the data is split into ceil(n / batch_size) "
-            "near-equal batches (BatchNorm statistics are per batch)"
-        },
-    )
+    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata={"help": BATCH_SIZE_HELP})
     temperature: float = field(
         default=DEFAULT_TEMPERATURE,
         metadata={"help": "the logits are divided by this temperature before the loss"},
     )
+    batching: str = field(default="near-equal", metadata={"help": BATCHING_HELP})
+    combine: str = field(default="mean", metadata={"help": COMBINE_HELP})
+    batchnorm: str = field(default="train", metadata={"help": BATCHNORM_HELP})
 
     def __post_init__(self) -> None:
-        check_batch_size("grasp", self.batch_size)
+        check_batch_options("grasp", self)
         t = self.temperature
         if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
             raise OptionError(f"grasp: temperature must be a positive number, not {t!r}")
@@ -59,11 +61,11 @@ def hessian_gradient(
 ) -> list[Tensor]:
     """H g for the mean loss, with g (and so H) restricted to the kept weights."""
     t = options.temperature
-    g = mean_loss_gradient(net, weights, data, options.batch_size, temperature=t)
+    g = mean_loss_gradient(net, weights, data, options, temperature=t)
     # Pruned weights are fixed at zero, not variables: they take no part in g . dL/dw.
     g = [gi if k is None else gi.masked_fill(~k, 0.0) for gi, k in zip(g, keep, strict=True)]
     hg = [torch.zeros_like(w) for w in weights]
-    for loss in batch_losses(net, data, options.batch_size, weights[0].dtype, t):
+    for loss in batch_losses(net, data, options, weights[0].dtype, t):
         grad_f = _util.grads(loss, weights, create_graph=True)
         z = sum((gi * fi).sum() for gi, fi in zip(g, grad_f, strict=True))
         for acc, h in zip(hg, _util.grads(z, weights), strict=True):
@@ -90,8 +92,7 @@ class GraspMethod(Method):
         seed: int,
     ) -> dict[str, Tensor]:
         assert data is not None  # checked by Method.score
-        net, weights = _util.working_copy(model, prunable, mask)
-        net.train()
+        net, weights = scoring_copy(self.name, model, prunable, mask, data, options)
         keep = [
             None if mask is None else mask[n].to(w.device)
             for n, w in zip(prunable, weights, strict=True)
