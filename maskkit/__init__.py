@@ -1,15 +1,21 @@
 """maskkit: pruning masks as shareable, versioned files.
 
 The pipeline stages are functions from artifacts to artifacts; the ``maskkit`` command is a thin
-layer over them:
+layer over them (here on generated data of MNIST's shape; ``load_dataset("mnist")`` for the
+real one):
 
->>> import maskkit                                                          # doctest: +SKIP
+>>> import maskkit
 >>> weights = maskkit.init_weights("lenet300", seed=0)
->>> scores = maskkit.score(weights, "snip", dataset=maskkit.load_dataset("mnist"))
+>>> data = maskkit.load_dataset("synthetic", input_shape=(1, 28, 28))
+>>> scores = maskkit.score(weights, "snip", dataset=data)
 >>> mask = maskkit.make_mask(scores, 0.9).shuffle(seed=1).reinit(seed=2)
->>> mask.save("m.safetensors"); mask.densities()
+>>> mask
+<Mask lenet300: 3 layers, 26620/266200 kept (10.00%)>
+>>> [record.stage for record in mask.provenance]
+['init', 'score', 'mask', 'shuffle', 'reinit']
 
-Names resolve on first use, so ``import maskkit`` imports neither torch nor numpy.
+``mask.save(path)`` writes it; ``maskkit.load(path)`` reads it back. Names resolve on first use,
+so ``import maskkit`` imports neither torch nor numpy.
 """
 
 from maskkit._lazy import lazy_exports
