@@ -156,12 +156,26 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
                 f"starting at step {start}, where the starting weights were saved (--start-step 0 starts over)"
             )
     every = params["checkpoint_every"]
-    bar = ProgressBar("train", bar=progress_enabled(params["progress"])) if main else None
+    bar = (
+        ProgressBar(
+            "train",
+            bar=progress_enabled(params["progress"]),
+            checkpoint_dir=params["checkpoint_dir"],
+        )
+        if main
+        else None
+    )
 
     def on_save(step: int, weights: Weights) -> None:
+        from maskkit.errors import MaskkitError
+
         path = save_dir / f"{stem}_step{step}.safetensors"
-        weights.save(path)
-        note(f"saved the weights of step {step} to {path}")
+        try:
+            weights.save(path)
+        except OSError as exc:  # the folder was checked up front; it changed since
+            raise MaskkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        if bar is not None:
+            bar.note(f"saved the weights of step {step} to {path}")
 
     try:
         trained, run = train_artifact(
@@ -186,10 +200,6 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
             bar.close()
     if not main:
         return
-    if run.resumed_from is not None:
-        note(
-            f"resumed from the checkpoint of step {run.resumed_from} in {params['checkpoint_dir']}"
-        )
     m = run.metrics
     note(
         f"trained {artifact.model.name} to step {run.step} ({run.epochs:.2f} epochs): "
@@ -212,6 +222,11 @@ def _save_target(output: str | None, save_dir: str | None, needed: bool) -> tupl
         folder = Path(".")
     if needed and not folder.is_dir():
         raise click.UsageError(f"--save-dir {folder}: no such folder")
+    if needed and not os.access(folder, os.W_OK):
+        # Checked before the data is read, not when training reaches the first --save-at step.
+        from maskkit.errors import MaskkitError
+
+        raise MaskkitError(f"--save-dir {folder}: cannot write: the folder is not writable")
     return folder, stem
 
 

@@ -153,14 +153,23 @@ def progress_enabled(flag: bool | None) -> bool:
 
 class ProgressBar:
     """Training progress on stderr: a rich bar (steps, loss, rate, ETA) when ``bar`` is on, and
-    one line per evaluation either way."""
+    one line per evaluation either way, printed through the bar while it is live.
 
-    def __init__(self, description: str, *, bar: bool = True) -> None:
+    The evaluation of the last step is left to the caller's final line, so the final metrics
+    appear once; a resume is reported when it happens (``checkpoint_dir`` names the folder).
+    """
+
+    def __init__(
+        self, description: str, *, bar: bool = True, checkpoint_dir: str | None = None
+    ) -> None:
         self.description = description
         self.bar: Any = _rich_bar() if bar else None
         self.task: Any = None
+        self.total: int | None = None
+        self.checkpoint_dir = checkpoint_dir
 
     def __call__(self, step: int, total: int, loss: float | None) -> None:
+        self.total = total
         if self.bar is None:
             return
         text = "-" if loss is None else f"{loss:.4f}"
@@ -172,17 +181,27 @@ class ProgressBar:
         else:
             self.bar.update(self.task, completed=step, loss=text)
 
+    def note(self, message: str) -> None:
+        """A log line that does not collide with the live bar."""
+        if self.bar is not None and self.task is not None:
+            self.bar.console.print(f"maskkit: {message}", highlight=False, markup=False)
+        else:
+            note(message)
+
+    def resumed(self, step: int) -> None:
+        where = f" in {self.checkpoint_dir}" if self.checkpoint_dir else ""
+        self.note(f"resumed from the checkpoint of step {step}{where}")
+
     def evaluation(self, record: Mapping[str, Any]) -> None:
+        if record["step"] == self.total:
+            return
         train_loss = record.get("train_loss")
         line = (
             f"{self.description} step {record['step']} ({record['epoch']:.2f} epochs): "
             f"test accuracy {record['test_accuracy']:.2%}, test loss {record['test_loss']:.4f}"
             + (f", train loss {train_loss:.4f}" if train_loss is not None else "")
         )
-        if self.bar is not None and self.task is not None:
-            self.bar.console.print(line, highlight=False, markup=False)
-        else:
-            note(line)
+        self.note(line)
 
     def close(self) -> None:
         if self.bar is not None and self.task is not None:

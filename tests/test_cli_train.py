@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from maskkit import stages
-from maskkit.format import InitRef, Mask, ModelBinding, load
-from tests.conftest import invoke
+from maskkit.format import InitRef, Mask, ModelBinding, Weights, load
+from tests.conftest import ROOT, invoke
 from tests.training_helpers import DATA_ARGS, lenet_mask, pruned_values
 
 FAST = [
@@ -30,8 +36,8 @@ def mask_file(tmp_path):
     return path
 
 
-def one_line_error(result, *needles):
-    assert result.exit_code == 1, result.stdout
+def one_line_error(result, *needles, code=1):
+    assert result.exit_code == code, (result.exit_code, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("maskkit: error: "), result.stderr
     for needle in needles:
@@ -129,8 +135,8 @@ def test_bad_inputs_fail_in_one_line_and_write_nothing(tmp_path, mask_file):
     out = tmp_path / "out.safetensors"
     base = ["train", *FAST, "-o", str(out)]
     mask = load(str(mask_file))
-    unknown = Mask(mask.arrays, model=ModelBinding("nosuchnet", {}, None), init=InitRef(seed=0))
-    one_line_error(invoke(base, input=unknown.to_bytes()), "unknown model 'nosuchnet'")
+    unknown = Mask(mask.arrays, model=ModelBinding("nosuchnet", {}, mask.model.fingerprint), init=InitRef(seed=0))
+    one_line_error(invoke(base, input=unknown.to_bytes()), "unknown model 'nosuchnet'", code=2)
 
     weights = tmp_path / "w.safetensors"
     stages.init_weights("lenet300", seed=1).save(weights)
@@ -170,3 +176,79 @@ def test_bad_inputs_fail_in_one_line_and_write_nothing(tmp_path, mask_file):
 def test_help_has_an_example_and_the_defaults():
     text = invoke(["train", "--help"]).stdout
     assert "Example:" in text and "maskkit train" in text and "160 epochs" in text
+
+
+def test_unwritable_save_dir_fails_before_any_data_is_read(tmp_path, mask_file, monkeypatch):
+    folder = tmp_path / "saves"
+    folder.mkdir()
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):
+        # Stands in for a read-only folder (root, which runs the tests, may write anywhere).
+        if mode & os.W_OK and os.fspath(path) == str(folder):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the dataset was read before --save-dir was checked")
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr("maskkit_cli.data_options.load_data", no_data)
+    result = invoke(
+        ["train", str(mask_file), *FAST, "--save-at", "3", "--save-dir", str(folder)]
+    )
+    one_line_error(result, "--save-dir", str(folder), "not writable")
+    assert list(folder.iterdir()) == []
+
+
+def test_a_failed_save_at_write_is_one_line(tmp_path, mask_file, monkeypatch):
+    def refuse(self, path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Weights, "save", refuse)
+    out = tmp_path / "run.safetensors"
+    result = invoke(["train", str(mask_file), *FAST, "--save-at", "3", "-o", str(out)])
+    one_line_error(result, "run_step3.safetensors", "Permission denied")
+    assert not out.exists()
+
+
+def test_final_metrics_are_printed_once(mask_file):
+    result = invoke(
+        ["train", *FAST, "--eval-every", "6", "--no-progress"], input=mask_file.read_bytes()
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "test accuracy" in line]
+    # step 6 from the evaluation log, step 12 (the last) once, in the final line
+    assert len(lines) == 2 and "step 6 " in lines[0] and lines[1].startswith("maskkit: trained")
+    assert "to step 12" in lines[1]
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def test_log_lines_go_through_the_live_bar_on_a_terminal(tmp_path, mask_file):
+    """On a real terminal (a pty) every log line starts a line of its own, never mid-bar."""
+    leader, follower = pty.openpty()
+    env = dict(os.environ, OMP_NUM_THREADS="1", TERM="xterm", COLUMNS="120")
+    args = [*FAST, "--steps", "40", "--eval-every", "10", "--save-at", "5,15,25"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maskkit", "train", str(mask_file), *args, "--progress",
+         "-o", str(tmp_path / "out.safetensors")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, cwd=ROOT, env=env,
+    )  # fmt: skip
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert process.wait(timeout=120) == 0, output.decode(errors="replace")
+    segments = [s.strip() for s in re.split(rb"[\r\n]", ANSI.sub(b"", output)) if s.strip()]
+    logged = [s for s in segments if b"maskkit: " in s]
+    assert sum(b"saved the weights of step" in s for s in logged) == 3
+    assert all(s.startswith(b"maskkit: ") for s in logged), logged

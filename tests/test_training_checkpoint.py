@@ -91,7 +91,10 @@ def test_sigkill_then_rerun_gives_bitwise_the_uninterrupted_result(tmp_path):
 
     resumed = maskkit(args)
     assert resumed.returncode == 0, resumed.stderr.decode()
-    assert b"resumed from the checkpoint of step 15" in resumed.stderr
+    # Said when the run resumes, before the evaluations that follow; the final metrics once.
+    said = resumed.stderr
+    assert said.index(b"resumed from the checkpoint of step 15") < said.index(b"step 16 (")
+    assert said.count(b"test accuracy") == 3  # steps 16 and 24, then the final line (step 30)
     a, b = load(str(reference)), load(str(out))
     assert a.arrays.keys() == b.arrays.keys()
     assert all(a.arrays[n].tobytes() == b.arrays[n].tobytes() for n in a.arrays)
