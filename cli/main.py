@@ -60,7 +60,10 @@ class LazyGroup(click.Group):
         except MaskkitError as exc:
             if debugging(ctx):
                 raise
-            click.echo(f"maskkit: error: {exc}", err=True)
+            from maskkit_cli.printable import printable
+
+            # Messages quote names from files: escaped, a newline in one cannot forge a second line.
+            click.echo(f"maskkit: error: {printable(str(exc))}", err=True)
             ctx.exit(EXIT_ERROR)
         except BrokenPipeError:
             # The reader went away (| head): end quietly, as a process killed by SIGPIPE would.
@@ -141,6 +144,8 @@ def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: A
     from maskkit.errors import MaskkitWarning
 
     if issubclass(category, MaskkitWarning):
-        click.echo(f"maskkit: warning: {message}", err=True)
+        from maskkit_cli.printable import printable
+
+        click.echo(f"maskkit: warning: {printable(str(message))}", err=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)

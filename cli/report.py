@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from maskkit_cli.printable import printable
+from maskkit_cli.streams import names_stdout
+
 
 @dataclass
 class KeyValues:
@@ -35,8 +38,7 @@ class Table:
     footer: Sequence[str] | None = None
 
     def numeric(self, column: int) -> bool:
-        # "-" stands for a value that does not exist (no spread, nothing kept): not text.
-        return all(_looks_numeric(row[column]) for row in self.rows if row[column] not in ("", "-"))
+        return all(_looks_numeric(row[column]) for row in self.rows if row[column])
 
 
 @dataclass
@@ -48,12 +50,17 @@ def _looks_numeric(text: str) -> bool:
     return text.lstrip("+-").replace(".", "", 1).replace(",", "").rstrip("%x").isdigit()
 
 
+@names_stdout
 def emit(document: Any, report: Report, *, as_json: bool) -> None:
-    """Write ``document`` as JSON (``--json``) or ``report`` for people, to stdout."""
+    """Write ``document`` as JSON (``--json``) or ``report`` for people, to stdout.
+
+    Every string of the report is passed through :func:`printable` first, since names and
+    values come from files.
+    """
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     elif stdout_is_terminal():
-        _rich(report)
+        _rich(safe_report(report))
     else:
         sys.stdout.write(render_plain(report))
     sys.stdout.flush()
@@ -63,9 +70,30 @@ def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def safe_report(report: Report) -> Report:
+    """The report with control and bidi characters escaped in every string it shows."""
+    blocks: list[KeyValues | Lines | Table] = []
+    for block in report.blocks:
+        if isinstance(block, KeyValues):
+            blocks.append(KeyValues([(printable(k), printable(v)) for k, v in block.pairs]))
+        elif isinstance(block, Lines):
+            blocks.append(Lines(printable(block.title), [printable(x) for x in block.lines]))
+        else:
+            blocks.append(
+                Table(
+                    [printable(c) for c in block.columns],
+                    [[printable(c) for c in row] for row in block.rows],
+                    title=printable(block.title),
+                    terminal_only=[printable(c) for c in block.terminal_only],
+                    footer=[printable(c) for c in block.footer] if block.footer else block.footer,
+                )
+            )
+    return Report(blocks)
+
+
 def render_plain(report: Report) -> str:
     out: list[str] = []
-    for block in report.blocks:
+    for block in safe_report(report).blocks:
         if isinstance(block, KeyValues):
             width = max((len(k) for k, _ in block.pairs), default=0)
             out += [f"{k + ':':<{width + 1}} {v}" for k, v in block.pairs]
@@ -103,6 +131,7 @@ def _rich(report: Report) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
+    from rich.text import Text  # plain text: a name like "[/]" is not markup
 
     console = Console()
     for block in report.blocks:
@@ -111,30 +140,30 @@ def _rich(report: Report) -> None:
             grid.add_column(style="bold")
             grid.add_column()
             for k, v in block.pairs:
-                grid.add_row(k, v)
+                grid.add_row(Text(k), Text(v))
             console.print(grid)
         elif isinstance(block, Lines):
             if block.title:
-                console.print(f"[bold]{block.title}[/bold]")
+                console.print(Text(block.title, style="bold"))
             indent = "  " if block.title else ""
             for text in block.lines:
                 console.print(f"{indent}{text}", highlight=False, markup=False)
         else:
             table = RichTable(
-                title=block.title or None,
+                title=Text(block.title) if block.title else None,
                 box=box.SIMPLE_HEAD,
                 show_footer=block.footer is not None,
                 title_justify="left",
             )
             for i, name in enumerate(block.columns):
                 table.add_column(
-                    name,
+                    Text(name),
                     justify="right" if block.numeric(i) else "left",
-                    footer=block.footer[i] if block.footer else "",
+                    footer=Text(block.footer[i]) if block.footer else "",
                     no_wrap=True,
                 )
             for row in block.rows:
-                table.add_row(*row)
+                table.add_row(*(Text(cell) for cell in row))
             console.print(table)
         console.print()
 

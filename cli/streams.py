@@ -27,7 +27,7 @@ def is_stdin(path: str | None) -> bool:
 
 def read_input(path: str | None) -> tuple[bytes, str]:
     """The bytes of the input artifact and the name to use for it in messages."""
-    from maskkit.format import read_file
+    from maskkit.format.files import read_file, read_fileobj
 
     if not is_stdin(path):
         return read_file(path), path
@@ -36,7 +36,7 @@ def read_input(path: str | None) -> tuple[bytes, str]:
         raise MaskkitError(
             "no input: give an artifact path, or pipe one in (refusing to read binary from a terminal)"
         )
-    data = stdin.buffer.read()
+    data = read_fileobj(stdin.buffer, name=STDIN_NAME, artifact=False)
     if not data:
         raise MaskkitError(f"{STDIN_NAME}: empty input: the upstream stage produced nothing")
     return data, STDIN_NAME

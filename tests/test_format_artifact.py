@@ -112,7 +112,7 @@ def test_identical_content_written_by_two_processes_is_byte_identical(tmp_path):
         "from maskkit.format import Mask, ModelBinding, InitRef, StageRecord\n"
         "rng = np.random.default_rng(5)\n"
         "m = Mask({'z.weight': rng.random((40, 30)) < 0.2, 'a.weight': rng.random((7,)) < 0.5},\n"
-        "         model=ModelBinding('toy', {'k': [1, 2], 'x': 0.1}, None), init=InitRef(seed=1),\n"
+        "         model=ModelBinding('toy', {'k': [1, 2], 'x': 0.1}, 'sha256:' + '0' * 64), init=InitRef(seed=1),\n"
         "         provenance=[StageRecord('mask', {'sparsity': 0.9, 'b': 'é'}, 2, None, '0.1.0')])\n"
         "m.save(sys.argv[1])\n"
     )

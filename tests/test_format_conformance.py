@@ -40,6 +40,7 @@ def test_fixture_outcome(entry):
         assert type(info.value) is error
         message = str(info.value)
         assert str(path) in message and "\n" not in message
+        assert entry.get("message", "") in message
 
 
 def _document(path):
@@ -54,7 +55,9 @@ def test_schema_accepts_valid_documents(entry):
 
 
 @pytest.mark.parametrize(
-    "name", ["unknown_major", "not_maskkit", "missing_content_hash"], ids=lambda n: n
+    "name",
+    ["unknown_major", "not_maskkit", "missing_content_hash", "named_model_without_fingerprint"],
+    ids=lambda n: n,
 )
 def test_schema_rejects_invalid_documents(name):
     with pytest.raises(jsonschema.ValidationError):

@@ -56,6 +56,11 @@ class CifarSource:
     num_classes: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    #: images in each training file (every test file holds 10,000)
+    train_file_images: int = 10_000
+
+    def images_in(self, filename: str) -> int:
+        return self.train_file_images if filename in self.train_files else 10_000
 
 
 # Per-channel mean and std of the 50,000 training images scaled to [0, 1] (population std over
@@ -81,7 +86,19 @@ CIFAR100 = CifarSource(
     num_classes=100,
     mean=(0.5071, 0.4865, 0.4409),
     std=(0.2673, 0.2564, 0.2762),
+    train_file_images=50_000,
 )
+
+IMAGE_BYTES = 3 * 32 * 32
+# Bytes a pickled batch may hold per image beyond its pixels (labels, file names: the published
+# files need about 40), and opcodes per image (they need about 4).
+_SLACK_BYTES_PER_IMAGE = 256
+_OPS_PER_IMAGE = 16
+
+
+def max_batch_bytes(source: CifarSource, filename: str) -> int:
+    """The largest size a batch file may have: refused above it before anything is read."""
+    return source.images_in(filename) * (IMAGE_BYTES + _SLACK_BYTES_PER_IMAGE) + (1 << 16)
 
 
 @dataclass(frozen=True)
@@ -125,11 +142,27 @@ def locate(source: CifarSource, data_dir: str | os.PathLike[str] | None) -> Path
 def read_batch(
     path: Path, source: CifarSource, *, verify_md5: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One batch file as uint8 images [N, 3, 32, 32] and int64 labels [N]."""
+    """One batch file as uint8 images [N, 3, 32, 32] and int64 labels [N].
+
+    The file's size is checked before it is read and unpickled, and the unpickler bounds its
+    memory and work by the batch's known image count, so a small pickle cannot make a large
+    object (a pickle bomb) even with the MD5 check off.
+    """
+    limit = max_batch_bytes(source, path.name)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise DataError(
+                    f"{path}: {size} bytes, more than a CIFAR batch of "
+                    f"{source.images_in(path.name):,} images can hold ({limit}); not a CIFAR "
+                    f"python batch ({DOWNLOAD_PAGE})"
+                )
+            raw = f.read(limit + 1)
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(raw) > limit:
+        raise DataError(f"{path}: more than {limit} bytes, too large for a CIFAR batch")
     if verify_md5:
         expected = CIFAR_MD5[source.name][path.name]
         actual = hashlib.md5(raw).hexdigest()
@@ -139,15 +172,21 @@ def read_batch(
                 f"corrupt or not the official python version ({DOWNLOAD_PAGE}); the dataset "
                 "option verify_md5=false skips this check for re-pickled copies"
             )
+    images = source.images_in(path.name)
     try:
-        entry = loads_numpy_only(raw)
+        entry = loads_numpy_only(
+            raw, max_array_bytes=images * IMAGE_BYTES, max_ops=images * _OPS_PER_IMAGE + 4096
+        )
     except RefusedGlobal as exc:
         raise DataError(
             f"{path}: refusing to unpickle {exc.qualified_name} (a CIFAR batch holds only "
             "numpy arrays and lists)"
         ) from exc
     except Exception as exc:  # any failure to decode means a corrupt file
-        raise DataError(f"{path}: not a readable CIFAR batch ({type(exc).__name__}: {exc})") from exc
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise DataError(
+            f"{path}: not a readable CIFAR batch ({type(exc).__name__}: {reason})"
+        ) from None
     return _check_entry(entry, path, source)
 
 
@@ -161,8 +200,16 @@ def _check_entry(
         raise DataError(f"{path}: 'data' must be a uint8 array [N, 3072]")
     if data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: 'data' has {data.shape[1]} values per image, expected 3072")
+    raw_labels = entry[source.label_key]
+    # Checked element by element before numpy sees it: nested lists sharing one another would
+    # make np.asarray build an array of every path through them (a pickle bomb's last step).
+    flat = isinstance(raw_labels, list) and all(
+        isinstance(v, (int, np.integer)) for v in raw_labels
+    )
+    if not flat and not (isinstance(raw_labels, np.ndarray) and raw_labels.dtype.kind in "iu"):
+        raise DataError(f"{path}: '{source.label_key}' is not a list of integers")
     try:
-        labels = np.asarray(entry[source.label_key], dtype=np.int64)
+        labels = np.asarray(raw_labels, dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise DataError(f"{path}: '{source.label_key}' is not a list of integers") from exc
     if labels.ndim != 1 or labels.shape[0] != data.shape[0]:

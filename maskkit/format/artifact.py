@@ -394,7 +394,7 @@ def load(
         buffer, name = source, name or "<bytes>"
     else:
         name = name or os.fspath(source)
-        buffer = read_file(source, name=name)
+        buffer = read_file(source, name=name, artifact=True)
     header = read_header(buffer, name=name)
     meta = metadata_from_header(header.metadata, source=name)
     expect_kind(meta.kind, kind, source=name)

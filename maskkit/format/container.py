@@ -10,14 +10,26 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from maskkit.errors import FormatError
+from maskkit.format import strict_json
 
 # safetensors refuses headers above 100 MB; so do we, before allocating anything.
 MAX_HEADER_BYTES = 100_000_000
+#: Most dimensions a tensor may have (maskkit's models need 4; numpy allows at most 64).
+MAX_RANK = 8
+#: Largest product of a shape's dimensions, zero dimensions counted as 1: a tensor with no
+#: elements still has to be representable (numpy refuses shapes whose product overflows).
+MAX_NUMEL = 2**48
+#: C0 controls, DEL and C1 controls: never part of a tensor name.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: What to do with a file that is not a safetensors file at all.
+CONVERT_HINT = "to import a mask saved by torch, numpy or another tool, use 'maskkit convert'"
 
 #: safetensors dtype name -> bytes per element.
 DTYPE_SIZES: dict[str, int] = {
@@ -65,39 +77,63 @@ class Header:
         return max((t.end for t in self.tensors.values()), default=0)
 
 
-def header_length(prefix: bytes, size: int, source: str) -> int:
-    """Read the u64 header length and check it fits in a file of ``size`` bytes."""
-    if size < 8 or len(prefix) < 8:
+def header_length(prefix: bytes, size: int | None, source: str) -> int:
+    """Read the u64 header length and check it fits in a file of ``size`` bytes.
+
+    ``prefix`` is the start of the file (8 bytes or more: more lets a foreign file be named);
+    ``size`` is None for a stream of unknown length.
+    """
+    if len(prefix) < 8:
         raise FormatError(
-            f"{source}: truncated: {size} bytes, shorter than the 8-byte header length"
+            f"{source}: truncated: {len(prefix)} bytes, shorter than the 8-byte header length"
         )
     (n,) = struct.unpack("<Q", prefix[:8])
+    past_end = size is not None and 8 + n > size
+    if n > MAX_HEADER_BYTES or past_end or (len(prefix) > 8 and prefix[8:9] != b"{"):
+        foreign = foreign_kind(prefix)
+        if foreign:
+            raise FormatError(f"{source}: not a safetensors file ({foreign}); {CONVERT_HINT}")
     if n > MAX_HEADER_BYTES:
-        raise FormatError(f"{source}: header length {n} exceeds the 100 MB limit")
-    if 8 + n > size:
+        raise FormatError(
+            f"{source}: not a safetensors file: its first 8 bytes announce a header of {n} "
+            f"bytes, over the 100 MB limit; {CONVERT_HINT}"
+        )
+    if past_end:
         raise FormatError(
             f"{source}: header length {n} runs past the end of the file ({size} bytes)"
         )
     return n
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    seen: dict[str, object] = {}
-    for key, value in pairs:
-        if key in seen:
-            # JSON parsers disagree on duplicates (first or last wins); a file that means
-            # different things to different readers is refused outright.
-            raise ValueError(f"duplicate key {key!r}")
-        seen[key] = value
-    return seen
+def foreign_kind(prefix: bytes) -> str | None:
+    """What a file that is not safetensors looks like, from its first bytes, if recognisable."""
+    if prefix.startswith(b"PK\x03\x04"):
+        return "a zip archive: a torch .pt/.pth or numpy .npz file"
+    if prefix.startswith(b"\x93NUMPY"):
+        return "a numpy .npy file"
+    if prefix.startswith(b"\x1f\x8b"):
+        return "gzip-compressed data"
+    if len(prefix) >= 2 and prefix[0] == 0x80 and 2 <= prefix[1] <= 5:
+        return "a Python pickle, such as a legacy torch file"
+    if prefix[:8] and all(32 <= c < 127 or c in b"\t\r\n" for c in prefix[:8]):
+        return "text"
+    return None
 
 
-def parse_header(header_bytes: bytes, *, data_size: int, source: str) -> Header:
-    """Validate the JSON header against a data section of ``data_size`` bytes."""
+def parse_header(header_bytes: bytes, *, data_size: int | None, source: str) -> Header:
+    """Validate the JSON header against a data section of ``data_size`` bytes.
+
+    ``data_size`` None (a stream whose length is not known yet) skips only the final check that
+    the tensors end where the data does; the caller reads ``Header.data_size`` bytes and checks.
+    """
+    if header_bytes[:1] not in (b"{", b""):
+        foreign = foreign_kind(header_bytes) or "its header does not start with '{'"
+        raise FormatError(f"{source}: not a safetensors file ({foreign}); {CONVERT_HINT}")
     try:
-        doc = json.loads(header_bytes.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = header_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise FormatError(f"{source}: header is not valid JSON ({exc})") from None
+    doc = strict_json.loads(text, source=source, what="header")
     if not isinstance(doc, dict):
         raise FormatError(f"{source}: header is not a JSON object")
 
@@ -120,7 +156,7 @@ def parse_header(header_bytes: bytes, *, data_size: int, source: str) -> Header:
             what = "overlaps another tensor" if entry.start < position else "leaves a gap"
             raise FormatError(f"{source}: tensor {entry.name!r} {what} in the data section")
         position = entry.end
-    if position != data_size:
+    if data_size is not None and position != data_size:
         raise FormatError(
             f"{source}: the data section holds {data_size} bytes but the header describes {position}"
         )
@@ -131,6 +167,10 @@ def _parse_entry(name: str, info: object, source: str) -> TensorEntry:
     where = f"{source}: tensor {name!r}"
     if not name or "\0" in name:
         raise FormatError(f"{source}: tensor names must be non-empty and free of NUL characters")
+    if _CONTROL.search(name):
+        # No model names a parameter with a newline or an escape; a file that does is forging
+        # terminal output, so it is refused rather than merely escaped when printed.
+        raise FormatError(f"{source}: tensor name {name!a} holds a control character")
     if not isinstance(info, dict):
         raise FormatError(f"{where}: entry is not an object")
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
@@ -138,6 +178,7 @@ def _parse_entry(name: str, info: object, source: str) -> TensorEntry:
         raise FormatError(f"{where}: unknown dtype {dtype!r}")
     if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
         raise FormatError(f"{where}: shape must be a list of non-negative integers")
+    check_shape(shape, where)
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
         raise FormatError(f"{where}: data_offsets must be two non-negative integers")
     start, end = offsets
@@ -150,23 +191,40 @@ def _parse_entry(name: str, info: object, source: str) -> TensorEntry:
     return TensorEntry(name, dtype, tuple(shape), start, end)
 
 
+def check_shape(shape: list[int] | tuple[int, ...], where: str) -> None:
+    """Refuse shapes no reader can hold: too many dimensions, or dimensions too large."""
+    if len(shape) > MAX_RANK:
+        raise FormatError(f"{where}: shape has {len(shape)} dimensions, more than {MAX_RANK}")
+    if math.prod(d or 1 for d in shape) > MAX_NUMEL:
+        raise FormatError(
+            f"{where}: shape {shape} is too large (the product of its non-zero dimensions "
+            f"exceeds 2**48)"
+        )
+
+
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def read_header(buffer: bytes | bytearray | memoryview, *, source: str) -> Header:
     """Parse the header of a complete in-memory file."""
-    n = header_length(bytes(buffer[:8]), len(buffer), source)
+    n = header_length(bytes(buffer[:16]), len(buffer), source)
     return parse_header(bytes(buffer[8 : 8 + n]), data_size=len(buffer) - 8 - n, source=source)
 
 
 def read_header_from_file(path: str, *, source: str | None = None) -> Header:
     """Parse a file's header without reading its data section."""
-    source = source or path
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        n = header_length(f.read(8), size, source)
-        return parse_header(f.read(n), data_size=size - 8 - n, source=source)
+        return read_header_from_open(f, size=os.fstat(f.fileno()).st_size, source=source or path)
+
+
+def read_header_from_open(f: BinaryIO, *, size: int, source: str) -> Header:
+    """Parse the header of an open file of ``size`` bytes from its current position."""
+    start = f.tell()
+    prefix = f.read(16)
+    n = header_length(prefix, size, source)
+    f.seek(start + 8)
+    return parse_header(f.read(n), data_size=size - 8 - n, source=source)
 
 
 def build_header(

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from maskkit.errors import FormatError
 from maskkit.format import container
 from maskkit.format.metadata import Metadata, metadata_from_header
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview
+# Pipes are read in pieces of this size, so a header that announces more data than will ever
+# arrive costs only the bytes that do.
+_CHUNK = 1 << 24
+
 
 
 @contextlib.contextmanager
@@ -28,13 +34,124 @@ def _file_errors(name: str):
         raise FormatError(f"{name}: no such file") from None
     except PermissionError:
         raise FormatError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise FormatError(f"{name}: cannot read: {exc.strerror or exc}") from None
 
 
-def read_file(path: str | os.PathLike[str], *, name: str | None = None) -> bytes:
-    """Read a whole file (regular, FIFO or /dev/fd/N) into memory."""
+def read_file(
+    path: str | os.PathLike[str], *, name: str | None = None, artifact: bool = False
+) -> bytes:
+    """Read a whole file: a regular file, a FIFO or /dev/fd/N (devices are refused unread).
+
+    ``artifact`` reads no more than a safetensors header announces and refuses anything else at
+    once; otherwise (files of other formats, for ``convert`` and hashing) a regular file is read
+    whole, and a pipe is bounded by its header when it starts like safetensors.
+    """
     name = name or os.fspath(path)
-    with _file_errors(name), open(path, "rb") as f:
-        return f.read()
+    with _file_errors(name):
+        _check_kind(os.stat(path).st_mode, name)
+        with open(path, "rb") as f:
+            return read_fileobj(f, name=name, artifact=artifact)
+
+
+def read_fileobj(f: BinaryIO, *, name: str, artifact: bool = True) -> bytes:
+    """Read one input from an open binary file (stdin included).
+
+    Anything but a regular file is read as a stream. A stream that starts like safetensors (or
+    any stream, with ``artifact``) is read as one: 8 bytes, the header length they announce
+    (100 MB at most), then the data length the header describes, after which it must end. So a
+    stdin redirected from ``/dev/zero`` is refused after 16 bytes. ``/dev/null`` or any stream
+    that ends at once gives ``b""`` (the caller decides what an empty input means). Other
+    data is read whole only from a pipe.
+    """
+    try:
+        mode = os.fstat(f.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # an in-memory stream: no file behind it
+        mode = stat.S_IFIFO
+    if stat.S_ISDIR(mode):
+        raise FormatError(f"{name}: is a directory, not an artifact file")
+    if stat.S_ISREG(mode):
+        return _read_regular(f, name) if artifact else f.read()
+    prefix = _read_exact(f, 16)
+    if not prefix:
+        return b""
+    if artifact or _starts_like_safetensors(prefix):
+        return _read_stream(f, name, prefix)
+    if not stat.S_ISFIFO(mode):
+        raise FormatError(f"{name}: is a {_kind_name(mode)}, not a file")
+    return prefix + f.read()
+
+
+def _starts_like_safetensors(prefix: bytes) -> bool:
+    return (
+        len(prefix) > 8
+        and int.from_bytes(prefix[:8], "little") <= container.MAX_HEADER_BYTES
+        and prefix[8:9] == b"{"
+    )
+
+
+def _check_kind(mode: int, name: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(name)
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise FormatError(f"{name}: is a {_kind_name(mode)}, not an artifact file")
+
+
+def _kind_name(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def _read_regular(f: BinaryIO, name: str) -> bytes:
+    # The header is checked against the file size before the data section is read, so a large
+    # file that is not an artifact costs 16 bytes of reading, not its size.
+    start = f.tell()
+    size = os.fstat(f.fileno()).st_size - start
+    container.read_header_from_open(f, size=size, source=name)
+    f.seek(start)
+    return f.read(size)
+
+
+def _read_stream(f: BinaryIO, name: str, prefix: bytes) -> bytes:
+    n = container.header_length(prefix, None, name)
+    header_bytes = prefix[8 : 8 + n]
+    header_bytes += _read_exact(f, n - len(header_bytes))
+    if len(header_bytes) < n:
+        raise FormatError(
+            f"{name}: truncated: the input ends {len(header_bytes)} bytes into a {n}-byte header"
+        )
+    header = container.parse_header(header_bytes, data_size=None, source=name)
+    size = header.data_size
+    data = prefix[8 + n :]
+    data += _read_exact(f, max(0, size - len(data)))
+    if len(data) < size:
+        raise FormatError(
+            f"{name}: truncated: the header describes {size} bytes of tensor data "
+            f"but the input ends after {len(data)}"
+        )
+    if len(data) > size or f.read(1):
+        raise FormatError(
+            f"{name}: the input goes on past the {size} bytes of tensor data its header describes"
+        )
+    return prefix[:8] + header_bytes + data
+
+
+def _read_exact(f: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes, fewer only at end of input; memory grows only as bytes arrive."""
+    chunks = []
+    left = n
+    while left:
+        chunk = f.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def read_header(source: Source, *, name: str | None = None) -> container.Header:
@@ -43,10 +160,11 @@ def read_header(source: Source, *, name: str | None = None) -> container.Header:
         return container.read_header(source, source=name or "<bytes>")
     name = name or os.fspath(source)
     with _file_errors(name):
-        if os.path.isdir(source):
-            raise IsADirectoryError(source)
-        if not os.path.isfile(source):
-            return container.read_header(read_file(source, name=name), source=name)
+        mode = os.stat(source).st_mode
+        _check_kind(mode, name)
+        if not stat.S_ISREG(mode):
+            data = read_file(source, name=name, artifact=True)
+            return container.read_header(data, source=name)
         return container.read_header_from_file(os.fspath(source), source=name)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maskkit.errors import FormatError, VersionError
+from maskkit.format import strict_json
+from maskkit.format.container import check_shape
 
 FORMAT_NAME = "maskkit"
 FORMAT_MAJOR = 1
@@ -53,11 +55,20 @@ def fingerprint(shapes: Iterable[tuple[str, Sequence[int]]]) -> str:
 
 @dataclass(frozen=True)
 class ModelBinding:
-    """Which model a file fits. ``name`` None means the model is unknown (an imported mask)."""
+    """Which model a file fits.
+
+    ``fingerprint`` None means the parameter layout is unknown (a mask imported without a
+    model); ``name`` None means the model cannot be rebuilt, though its layout may be known (a
+    module scored directly). A named model always has its fingerprint: whoever names it built it.
+    """
 
     name: str | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name is not None and self.fingerprint is None:
+            raise ValueError(f"model {self.name!r} needs its fingerprint (spec §6.1)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "args": dict(self.args), "fingerprint": self.fingerprint}
@@ -166,31 +177,36 @@ class Metadata:
 def metadata_from_header(metadata: Mapping[str, str] | None, *, source: str) -> Metadata:
     """Find, parse and validate the maskkit document in a safetensors ``__metadata__`` map."""
     if not metadata or METADATA_KEY not in metadata:
-        raise FormatError(f"{source}: not a maskkit artifact (no '{METADATA_KEY}' metadata)")
-    try:
-        doc = json.loads(metadata[METADATA_KEY])
-    except ValueError as exc:
-        raise FormatError(f"{source}: maskkit metadata is not valid JSON ({exc})") from None
+        raise FormatError(
+            f"{source}: not a maskkit artifact (a safetensors file without '{METADATA_KEY}' "
+            "metadata); to use its tensors as a mask, import it with "
+            "'maskkit convert --model NAME'"
+        )
+    doc = strict_json.loads(metadata[METADATA_KEY], source=source, what="maskkit metadata")
     return parse_metadata(doc, source=source)
 
 
 def parse_metadata(doc: Any, *, source: str) -> Metadata:
-    """Validate a decoded document; unknown keys are ignored (they may come from a newer minor)."""
+    """Validate a decoded document; unknown keys are ignored (they may come from a newer minor).
+
+    The version is checked before the keys it defines: a file of another major version is a
+    VersionError whatever else it lacks.
+    """
     p = _Checker(source)
     p.require(isinstance(doc, dict), "maskkit metadata is not a JSON object")
     p.require(doc.get("format") == FORMAT_NAME, f"metadata 'format' is not {FORMAT_NAME!r}")
-    missing = [key for key in _REQUIRED if key not in doc]
-    p.require(not missing, f"metadata lacks required key(s): {', '.join(missing)}")
     version = doc.get("version")
     match = _VERSION.match(version) if isinstance(version, str) else None
-    p.require(match is not None, f"metadata 'version' {version!r} is not MAJOR.MINOR")
+    p.require(match is not None, f"metadata 'version' {_show(version)} is not MAJOR.MINOR")
     if int(match.group(1)) != FORMAT_MAJOR:
         raise VersionError(
             f"{source}: format version {version} is not supported (this maskkit reads "
             f"{FORMAT_MAJOR}.x); upgrade maskkit"
         )
+    missing = [key for key in _REQUIRED if key not in doc]
+    p.require(not missing, f"metadata lacks required key(s): {', '.join(missing)}")
     kind = doc.get("kind")
-    p.require(kind in KINDS, f"'kind' is {kind!r}, expected one of {', '.join(KINDS)}")
+    p.require(kind in KINDS, f"'kind' is {_show(kind)}, expected one of {', '.join(KINDS)}")
 
     model = p.obj(doc, "model")
     name, args, fp = model.get("name"), model.get("args"), model.get("fingerprint")
@@ -199,6 +215,10 @@ def parse_metadata(doc: Any, *, source: str) -> Metadata:
     )
     p.require(isinstance(args, dict), "'model.args' must be an object")
     p.require(fp is None or _is_hash(fp), "'model.fingerprint' must be 'sha256:<64 hex>' or null")
+    p.require(
+        name is None or fp is not None,
+        "'model.fingerprint' is null but 'model.name' is set (a named model has a known layout)",
+    )
 
     layers_doc = p.obj(doc, "layers")
     layers = {n: p.layer(n, c) for n, c in layers_doc.items()}
@@ -208,7 +228,9 @@ def parse_metadata(doc: Any, *, source: str) -> Metadata:
     encoding = None
     if kind == "mask":
         encoding = doc.get("encoding")
-        p.require(encoding in ENCODINGS, f"'encoding' is {encoding!r}, expected bool or packbits")
+        p.require(
+            encoding in ENCODINGS, f"'encoding' is {_show(encoding)}, expected bool or packbits"
+        )
     training = doc.get("training") if kind == "weights" else None
     p.require(training is None or isinstance(training, dict), "'training' must be an object")
 
@@ -225,6 +247,11 @@ def parse_metadata(doc: Any, *, source: str) -> Metadata:
         training=training,
         version=version,
     )
+
+
+def _show(value: Any) -> str:
+    text = ascii(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_hash(value: Any) -> bool:
@@ -258,6 +285,7 @@ class _Checker:
             isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape),
             f"{where}.shape must be a list of non-negative integers",
         )
+        check_shape(shape, f"{self.source}: {where}")
         self.require(
             _is_int(numel) and numel == math.prod(shape), f"{where}.numel disagrees with its shape"
         )
