@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from maskkit._checks import check_seed
@@ -85,6 +85,7 @@ def score(
     data_seed: int = 0,
     mask: Mask | None = None,
     seed: int = 0,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> Scores:
     """Scores (higher = keep) of every prunable weight by ``method``.
 
@@ -93,6 +94,8 @@ def score(
     every class of ``dataset``'s training split, chosen with ``data_seed``. SynFlow needs
     ``options={"sparsity": S}`` (its iterative target); its input shape comes from the model.
     Weights pruned by ``mask`` score -inf, so no later stage can keep them.
+    ``progress(done, total)`` hears of long methods' progress (SynFlow's rounds), and its
+    ``close()``, if any, is called when scoring ends.
 
     >>> s = score(init_weights("lenet300"), "synflow", options={"sparsity": 0.9})  # doctest: +SKIP
     """
@@ -130,7 +133,14 @@ def score(
         described["mask"] = mask.content_hash
 
     scores = compute_scores(
-        model, m.name, weights.prunable, options=opts, data=data, mask=masks, seed=seed
+        model,
+        m.name,
+        weights.prunable,
+        options=opts,
+        data=data,
+        mask=masks,
+        seed=seed,
+        progress=progress,
     )
     return Scores(
         scores,

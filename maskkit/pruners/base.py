@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from maskkit._checks import check_seed
 from maskkit.errors import OptionError
 from maskkit.pruners import _checks
+from maskkit.pruners.progress import ScoreProgress, reporting
 
 Data = tuple[Tensor, Tensor]
 
@@ -84,11 +85,13 @@ class Method(ABC):
         data: Data | None = None,
         mask: Mapping[str, Tensor] | None = None,
         seed: int = 0,
+        progress: ScoreProgress | None = None,
     ) -> dict[str, Tensor]:
         """Score every prunable parameter of ``model`` (left unchanged); higher = keep.
 
         ``mask`` (bool, True = keep) makes its pruned weights count as zero while scoring and
         gives them the score -inf. Returns float32 CPU tensors keyed by ``prunable``, in order.
+        ``progress(done, total)`` hears of long methods' progress (SynFlow's rounds).
         """
         options = self.make_options(options)
         names = _checks.check_prunable(model, prunable)
@@ -96,7 +99,8 @@ class Method(ABC):
         full_mask = _checks.check_mask(model, names, mask)
         if self.needs_data:
             data = _checks.check_data(self.name, data)
-        raw = self._score(model, names, options=options, data=data, mask=full_mask, seed=seed)
+        with reporting(progress):
+            raw = self._score(model, names, options=options, data=data, mask=full_mask, seed=seed)
         return _checks.finish(self.name, model, names, raw, full_mask)
 
     @abstractmethod

@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from maskkit.pruners.base import Data
+from maskkit.pruners.progress import ScoreProgress
 from maskkit.pruners.registry import get_method
 
 
@@ -20,11 +21,13 @@ def compute_scores(
     data: Data | None = None,
     mask: Mapping[str, Tensor] | None = None,
     seed: int = 0,
+    progress: ScoreProgress | None = None,
 ) -> dict[str, Tensor]:
     """Scores (float32, higher = keep, -inf where ``mask`` prunes) for each prunable parameter.
 
     ``options`` is None (the method's defaults), its Options record, or a mapping of option
-    values. The model is left unchanged.
+    values. The model is left unchanged; ``progress(done, total)`` hears of long methods'
+    progress (SynFlow's rounds).
 
     Example::
 
@@ -33,5 +36,11 @@ def compute_scores(
     """
     m = get_method(method)
     return m.score(
-        model, prunable, options=m.make_options(options), data=data, mask=mask, seed=seed
+        model,
+        prunable,
+        options=m.make_options(options),
+        data=data,
+        mask=mask,
+        seed=seed,
+        progress=progress,
     )

@@ -20,6 +20,7 @@ from maskkit.errors import OptionError
 from maskkit.masking import n_to_prune, prune_lowest
 from maskkit.pruners import _util
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
+from maskkit.pruners.progress import report
 
 DEFAULT_ROUNDS = 100
 MAX_ROUNDS = 1_000_000  # round numbers are stored exactly as float32 scores
@@ -124,6 +125,7 @@ class SynflowMethod(Method):
         last = [torch.empty_like(w) for w in weights]  # this round's scores, reused every round
 
         for e, target in enumerate(targets, start=1):
+            report(e - 1, options.rounds)
             if target == n_pruned and e < options.rounds:
                 continue  # the mask did not change, so this round's scores would not either
             flow = net(ones).sum()
@@ -136,6 +138,7 @@ class SynflowMethod(Method):
             if target > n_pruned:
                 keep = _prune_survivors(prunable, weights, last, keep, pruned_in, target - n_pruned, e)
                 n_pruned = target
+        report(options.rounds, options.rounds)
         return _encode(prunable, last, keep, pruned_in, options.rounds)
 
 
