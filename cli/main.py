@@ -1,7 +1,7 @@
 """The ``maskkit`` command: a click group that loads each command's module only when it runs.
 
 Commands are looked up lazily so that ``maskkit --help`` and the report commands never pay for
-``import torch``; every library error is turned into one line on stderr here, in one place.
+``import torch``; every user-facing error is turned into one line on stderr here, in one place.
 """
 
 from __future__ import annotations
@@ -37,10 +37,16 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
+_DEBUG = "maskkit.debug"  # ctx.meta key: --debug given after the command name
 
 
 class LazyGroup(click.Group):
-    """Imports a command's module on first use, and reports library errors in one line."""
+    """Imports a command's module on first use, and reports every user-facing error in one line.
+
+    Exit status 1 for bad data or environment (MaskkitError, OSError, an exception inside the
+    user's own model or dataset), 2 for usage (click's errors and every OptionError).
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -50,21 +56,23 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attribute = target.split(":")
-        return getattr(importlib.import_module(module), attribute)
+        command = getattr(importlib.import_module(module), attribute)
+        _accept_debug(command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
-        from maskkit.errors import MaskkitError
+        from maskkit.errors import MaskkitError, OptionError
 
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except MaskkitError as exc:
             if debugging(ctx):
                 raise
-            from maskkit_cli.printable import printable
-
-            # Messages quote names from files: escaped, a newline in one cannot forge a second line.
-            click.echo(f"maskkit: error: {printable(str(exc))}", err=True)
-            ctx.exit(EXIT_ERROR)
+            # A library error may carry its advice in terms of the CLI's options too.
+            message = getattr(exc, "cli_message", None) or str(exc)
+            _fail(ctx, message, EXIT_USAGE if isinstance(exc, OptionError) else EXIT_ERROR)
         except BrokenPipeError:
             # The reader went away (| head): end quietly, as a process killed by SIGPIPE would.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -73,11 +81,63 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("maskkit: interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            if debugging(ctx):
+                raise
+            _fail(ctx, os_error_line(exc), EXIT_ERROR)
+        except Exception as exc:
+            from maskkit._user_code import user_code_error
+
+            error = user_code_error(exc)
+            if error is None or debugging(ctx):
+                raise  # a bug in maskkit: keep the traceback
+            _fail(ctx, str(error), EXIT_ERROR)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    from maskkit_cli.printable import printable
+
+    # Messages quote names from files: escaped, a newline in one cannot forge a second line.
+    click.echo(f"maskkit: error: {printable(message)}", err=True)
+    ctx.exit(code)
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: problem`` for an OSError that escaped the library (full disk, permissions)."""
+    problem = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return problem
+    where = os.fsdecode(exc.filename) if not isinstance(exc.filename, int) else f"fd {exc.filename}"
+    if exc.filename2 is not None:
+        where += f" -> {os.fsdecode(exc.filename2)}"
+    return f"{where}: {problem}"
+
+
+def _accept_debug(command: click.Command) -> None:
+    """Let ``maskkit COMMAND --debug ...`` mean the same as ``maskkit --debug COMMAND ...``."""
+    if any(param.name == "debug" for param in command.params):
+        return
+    command.params.append(
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_debug,
+            help="Show tracebacks for errors (also MASKKIT_DEBUG=1).",
+        )
+    )
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[_DEBUG] = True
 
 
 def debugging(ctx: click.Context) -> bool:
+    """Whether --debug (before or after the command name) or MASKKIT_DEBUG=1 asks for tracebacks."""
     root = ctx.find_root()
-    return bool((root.params or {}).get("debug")) or os.environ.get("MASKKIT_DEBUG") == "1"
+    given = (root.params or {}).get("debug") or ctx.meta.get(_DEBUG)
+    return bool(given) or os.environ.get("MASKKIT_DEBUG") == "1"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,6 +165,11 @@ def main() -> None:
         code: Any = 0
     except SystemExit as exc:
         code = exc.code
+    except OSError as exc:  # --help or --version into a full disk; a command's own with --debug
+        if "--debug" in sys.argv[1:] or os.environ.get("MASKKIT_DEBUG") == "1":
+            raise
+        click.echo(f"maskkit: error: {os_error_line(exc)}", err=True)
+        code = EXIT_ERROR
     _exit_now(code)
 
 

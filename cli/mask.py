@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from maskkit_cli.options import input_argument, output_option
+from maskkit_cli.options import SPARSITY, input_argument, output_option
 from maskkit_cli.stage_io import run_stage
 
 
@@ -12,7 +12,7 @@ from maskkit_cli.stage_io import run_stage
 @input_argument
 @click.option(
     "--sparsity",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=SPARSITY,
     default=None,
     help="Fraction of prunable weights to prune: exactly floor(S*N + 1/2) of the N.",
 )
@@ -78,7 +78,7 @@ def mask(
       maskkit mask --sparsity 0.9 --invert scores.safetensors > inverted.safetensors
     """
     from maskkit import stages
-    from maskkit.errors import OptionError
+    from maskkit.errors import MaskkitError, OptionError
     from maskkit_cli.streams import load_input
 
     if layerwise:
@@ -111,23 +111,35 @@ def mask(
                 encoding=encoding,
             )
         except OptionError as exc:
-            if densities_file and "densit" in str(exc):
-                raise OptionError(f"{densities_file}: {exc}") from None
+            if densities_file and "densit" in str(exc):  # the file's content: bad data, exit 1
+                raise MaskkitError(f"{densities_file}: {exc}") from None
             raise
 
     run_stage(output, make)
 
 
+#: A densities file lists one number per layer: far below this even for ImageNet models.
+_MAX_DENSITIES_BYTES = 16 << 20
+
+
 def _read_densities(path: str) -> dict[str, float]:
     import json
 
-    from maskkit.errors import OptionError
-    from maskkit.format import read_file
+    from maskkit.errors import MaskkitError
 
     try:
-        doc = json.loads(read_file(path, name=path))
+        with open(path, "rb") as f:
+            text = f.read(_MAX_DENSITIES_BYTES + 1)
+    except OSError as exc:
+        raise MaskkitError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(text) > _MAX_DENSITIES_BYTES:
+        raise MaskkitError(
+            f"{path}: larger than {_MAX_DENSITIES_BYTES >> 20} MB: not a densities file"
+        )
+    try:
+        doc = json.loads(text)
     except ValueError as exc:
-        raise OptionError(f"{path}: not valid JSON ({exc})") from None
+        raise MaskkitError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
-        raise OptionError(f"{path}: expected a JSON object mapping layer names to densities")
+        raise MaskkitError(f"{path}: expected a JSON object mapping layer names to densities")
     return doc

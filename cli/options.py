@@ -25,6 +25,51 @@ json_option = click.option(
 )
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan, which passes every range comparison."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+#: --sparsity: the fraction of weights pruned, 0 (none) up to but excluding 1.
+SPARSITY = FiniteFloatRange(0, 1, max_open=True)
+
+
+def flag(field: str) -> str:
+    """The CLI flag of a library option field: batch_size -> --batch-size."""
+    return "--" + field.replace("_", "-")
+
+
+def method_options(method: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The method options the user set (not None), checked now: a usage error names the flag.
+
+    ``given`` maps every method-option field the command offers to its value.
+    """
+    import dataclasses
+
+    options = {key: value for key, value in given.items() if value is not None}
+    fields = dataclasses.fields(method.Options)
+    known = {f.name for f in fields}
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        takes = ", ".join(flag(key) for key in given if key in known) or "none"
+        raise click.UsageError(
+            f"{', '.join(map(flag, unknown))}: not an option of method {method.name} "
+            f"(its options: {takes})"
+        )
+    nodefault = dataclasses.MISSING
+    required = [f.name for f in fields if f.default is nodefault and f.default_factory is nodefault]
+    if all(key in options for key in required):  # else the command says which flag is missing
+        method.make_options(options)  # a bad value: OptionError (exit 2) before any work
+    return options
+
+
 def parse_pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
     """KEY=VALUE pairs; each VALUE is parsed as JSON when it can be (else kept as text)."""
     import json

@@ -7,7 +7,13 @@ from typing import Any
 import click
 
 from maskkit_cli.data_options import data_options, load_data
-from maskkit_cli.options import input_argument, model_options, output_option
+from maskkit_cli.options import (
+    SPARSITY,
+    input_argument,
+    method_options,
+    model_options,
+    output_option,
+)
 from maskkit_cli.stage_io import run_stage
 from maskkit_cli.streams import read_input
 
@@ -74,7 +80,7 @@ from maskkit_cli.streams import read_input
 )
 @click.option(
     "--sparsity",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=SPARSITY,
     default=None,
     help="synflow: the sparsity its iterative pruning aims at; mask at the same sparsity.",
 )
@@ -124,7 +130,6 @@ def score(
     """
     from maskkit import stages
     from maskkit.pruners import get_method
-    from maskkit_cli.progress import stage_progress
     from maskkit_cli.streams import load_input
 
     m = get_method(method)
@@ -137,7 +142,7 @@ def score(
         "rounds": rounds,
         "sparsity": sparsity,
     }
-    options = {key: value for key, value in given.items() if value is not None}
+    options = method_options(m, given)
     if m.name == "synflow" and sparsity is None:
         raise click.UsageError("synflow needs --sparsity: the target of its iterative pruning")
     from_model = model is not None and input == "-"
@@ -178,7 +183,6 @@ def score(
             data_seed=seed,
             mask=current,
             seed=seed,
-            progress=stage_progress(f"{m.name} rounds" if m.name == "synflow" else m.name),
         )
 
     run_stage(output, make)

@@ -1,24 +1,31 @@
 """Where artifacts come from and go to: a path or stdin in, a path or stdout out.
 
-The rules (CONVENTIONS.md): never wait on a terminal stdin, never write binary to a terminal,
-an empty stdin means the upstream stage failed, and a file output is replaced only by a complete
-file. The output is checked before any work starts, so a long run never fails at the last step.
+The rules: never wait on a terminal stdin, never write binary to a terminal, an empty stdin
+means the upstream stage failed, and a file output is replaced only by a complete file (devices,
+FIFOs and /dev/fd/N are written into, never replaced). The output is checked before any work
+starts, so a long run never fails at the last step.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from maskkit.errors import MaskkitError
 
 if TYPE_CHECKING:
     from maskkit.format import Artifact
+    from maskkit.format.files import Destination
 
 STDIN_NAME = "<stdin>"
+STDOUT_NAME = "<stdout>"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def is_stdin(path: str | None) -> bool:
@@ -65,31 +72,86 @@ class Output:
                     "(> file.safetensors), pipe it to the next stage, or use -o FILE"
                 )
             return cls(None)
-        folder = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(path):
-            raise MaskkitError(f"{path}: is a directory; give a file name for the output")
-        if not os.path.isdir(folder):
-            raise MaskkitError(f"{path}: cannot write: folder {folder} does not exist")
-        if not os.access(folder, os.W_OK):
-            raise MaskkitError(f"{path}: cannot write: folder {folder} is not writable")
+        check_writable(path)
         return cls(path)
 
     @property
     def name(self) -> str:
-        return self.path or "<stdout>"
+        return self.path or STDOUT_NAME
 
     def write(self, artifact: Artifact) -> None:
-        if self.path is None:
+        try:
+            if self.path is not None:
+                artifact.save(self.path)
+                return
             out = sys.stdout.buffer
             for chunk in artifact.chunks():
                 out.write(chunk)
             out.flush()
-            _close_stdout()
-            return
-        try:
-            artifact.save(self.path)
+        except BrokenPipeError:
+            if self.path is None:
+                raise  # the next stage went away: the CLI ends quietly
+            raise MaskkitError(f"{self.path}: cannot write: the reader went away") from None
         except OSError as exc:
-            raise MaskkitError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+            raise MaskkitError(f"{self.name}: cannot write: {exc.strerror or exc}") from None
+        _close_stdout()
+
+
+def names_stdout(write: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a function that writes stdout: an OSError it raises (a full disk) names
+    ``<stdout>``, so that the CLI's one-line message says what could not be written."""
+
+    @functools.wraps(write)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return write(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # the reader went away: the CLI ends quietly
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, STDOUT_NAME) from exc
+
+    return wrapper
+
+
+def check_writable(path: str) -> None:
+    """Refuse, before any work, an output path that cannot take an artifact."""
+    from maskkit.format.files import destination
+
+    target = destination(path)
+    if target.through:
+        if _is_terminal(target):
+            raise MaskkitError(f"{path}: is a terminal; refusing to write a binary artifact to it")
+        if target.fd is None and not os.access(target.path, os.W_OK):
+            raise MaskkitError(f"{path}: cannot write: permission denied")
+        return
+    folder = os.path.dirname(os.path.abspath(target.path))
+    shown = path if target.path == path else f"{path} (-> {target.path})"
+    if not os.path.isdir(folder):
+        raise MaskkitError(f"{shown}: cannot write: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise MaskkitError(f"{shown}: cannot write: folder {folder} is not writable")
+
+
+def _is_terminal(target: Destination) -> bool:
+    import stat
+
+    if target.fd is not None:
+        try:
+            return os.isatty(target.fd)
+        except OSError:
+            return False
+    try:
+        if not stat.S_ISCHR(os.stat(target.path).st_mode):
+            return False  # a FIFO: opening it here would wait for its reader
+        fd = os.open(target.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return False  # the write reports the problem with the path
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def _close_stdout() -> None:

@@ -1,5 +1,6 @@
-"""``python -m maskkit`` runs the command-line interface."""
+"""``python -m maskkit`` runs the command-line interface; importing this module does nothing."""
 
-from maskkit_cli.main import main
+if __name__ == "__main__":
+    from maskkit_cli.main import main
 
-main()
+    main()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from maskkit.errors import OptionError
+from maskkit.errors import MaskkitError, OptionError, UserCodeError
 
 
 def resolve_callable(name: str, what: str) -> Callable[..., Any]:
@@ -38,6 +39,7 @@ def resolve_callable(name: str, what: str) -> Callable[..., Any]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise OptionError(f"{what} {name!r}: {attr!r} is not callable")
+    _remember(what, name, module_name, obj)
     return obj
 
 
@@ -50,3 +52,57 @@ def keyword_params(fn: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter]
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     named = {p.name: p for p in params if p.kind in kinds}
     return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+#: The user's source files (real paths) -> (what, name), to name them in error messages.
+_USER_FILES: dict[str, tuple[str, str]] = {}
+
+
+def _remember(what: str, name: str, module_name: str, obj: Any) -> None:
+    for thing in (sys.modules.get(module_name), obj):
+        try:
+            path = inspect.getsourcefile(thing) or inspect.getfile(thing)
+        except (TypeError, OSError):  # built in, or no file
+            continue
+        _USER_FILES.setdefault(os.path.realpath(path), (what, name))
+
+
+def user_code_error(exc: BaseException) -> UserCodeError | None:
+    """The one-line error for ``exc`` when it was raised inside the user's code, else None.
+
+    The location is the innermost traceback frame in a file of a resolved user model or dataset:
+    the user's line, even when the exception itself comes from torch further in.
+    """
+    import traceback
+
+    found = None
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        owner = _USER_FILES.get(os.path.realpath(frame.f_code.co_filename))
+        if owner is not None:
+            found = owner, frame.f_code.co_filename, line
+    if found is None:
+        return None
+    (what, name), path, line = found
+    return UserCodeError(f"{_describe(what, name, exc)} (at {_shown(path)}:{line})")
+
+
+@contextlib.contextmanager
+def calling_user_code(what: str, name: str) -> Iterator[None]:
+    """Turn an exception raised by the user's callable into a UserCodeError naming its line."""
+    try:
+        yield
+    except MaskkitError:
+        raise
+    except Exception as exc:
+        raise (user_code_error(exc) or UserCodeError(_describe(what, name, exc))) from exc
+
+
+def _describe(what: str, name: str, exc: BaseException) -> str:
+    message = " ".join(str(exc).split())  # one line, whatever the user's message holds
+    kind = type(exc).__name__
+    return f"{what} {name!r}: {kind}: {message}" if message else f"{what} {name!r}: {kind}"
+
+
+def _shown(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative

@@ -1,7 +1,8 @@
 """The exceptions maskkit raises for problems a user can fix.
 
 Every message is one line that names the file (or option) and what is wrong with it: the CLI
-prints ``maskkit: error: <message>`` and exits 1, so the message is all the user sees. Anything
+prints ``maskkit: error: <message>`` and exits 1 (2 for an :class:`OptionError`, a usage
+mistake), so the message is all the user sees. Anything
 that is not a :class:`MaskkitError` is a bug and keeps its traceback.
 
 The conformance manifest (``fixtures/format/manifest.json``) names these classes, so renaming one
@@ -36,7 +37,10 @@ class ModelMismatchError(MaskkitError):
 
 
 class OptionError(MaskkitError):
-    """An option value is out of range or unknown (the message lists what is accepted)."""
+    """An option value is out of range or unknown (the message lists what is accepted).
+
+    The CLI treats every OptionError as a usage mistake: exit code 2.
+    """
 
 
 class DataError(MaskkitError):
@@ -45,6 +49,13 @@ class DataError(MaskkitError):
 
 class TrainingError(MaskkitError):
     """Training cannot go on: NaN loss, or a checkpoint folder that belongs to another run."""
+
+
+class UserCodeError(MaskkitError):
+    """The user's own model or dataset code raised; the message names the user's file and line.
+
+    The original exception is the ``__cause__`` (``--debug`` shows its traceback).
+    """
 
 
 class MaskkitWarning(UserWarning):

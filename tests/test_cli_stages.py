@@ -73,7 +73,7 @@ def test_plain_safetensors_state_dict_is_scored_when_bound_with_model(tmp_path):
     plain = tmp_path / "plain.safetensors"
     save_file(state, str(plain))
     refused = invoke(["score", "--method", "magnitude", str(plain)])
-    assert refused.exit_code == 1 and "--model" in refused.stderr
+    assert refused.exit_code == 2 and "--model" in refused.stderr  # a usage mistake
     result = invoke(["score", "--method", "magnitude", "--model", "lenet5", str(plain)])
     assert result.exit_code == 0, result.stderr
     scores = load(result.stdout_bytes, kind="scores")

@@ -141,7 +141,6 @@ def test_iterable_dataset_with_numpy_items(mod):
         ("one_split", r"returned Items, expected \(train, test\) datasets"),
         ("negative", "label -1 is negative"),
         ("empty", "the train split is empty"),
-        ("broken", "the callable raised RuntimeError: disk on fire"),
         ("different_shapes", r"train inputs have shape \[2\], test inputs \[3\]"),
     ],
 )

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from maskkit._user_code import keyword_params, resolve_callable
+from maskkit._user_code import calling_user_code, keyword_params, resolve_callable
 from maskkit.data.types import Dataset, Split
-from maskkit.errors import DataError, MaskkitError, OptionError
+from maskkit.errors import DataError, OptionError
 
 _PASSED_IF_NAMED = ("data_dir", "seed")
 
@@ -42,12 +42,8 @@ def _call(name: str, fn: Callable[..., Any], context: Mapping[str, Any], options
         )
     kwargs = {k: v for k, v in context.items() if var_kw or k in named}
     kwargs.update(options)
-    try:
+    with calling_user_code("user dataset", name):
         return fn(**kwargs)
-    except MaskkitError:
-        raise
-    except Exception as exc:
-        raise DataError(f"user dataset {name!r}: the callable raised {type(exc).__name__}: {exc}") from exc
 
 
 def _items(name: str, which: str, data: Any) -> Iterable[Any]:

@@ -1,4 +1,4 @@
-"""Reading and writing artifact files: whole-file reads, header-only reads, atomic writes.
+"""Reading and writing artifact files: whole-file reads, header-only reads, safe writes.
 
 Standard library only: ``maskkit info`` reads a header through here without importing numpy.
 """
@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import BinaryIO
 
-from maskkit.errors import FormatError
+from maskkit.errors import FormatError, MaskkitError
 from maskkit.format import container
 from maskkit.format.metadata import Metadata, metadata_from_header
 
@@ -21,7 +22,6 @@ Source = str | os.PathLike[str] | bytes | bytearray | memoryview
 # Pipes are read in pieces of this size, so a header that announces more data than will ever
 # arrive costs only the bytes that do.
 _CHUNK = 1 << 24
-
 
 
 @contextlib.contextmanager
@@ -184,20 +184,104 @@ def _name(source: Source, name: str | None) -> str:
     return "<bytes>" if isinstance(source, (bytes, bytearray, memoryview)) else os.fspath(source)
 
 
-def write_atomic(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview]) -> None:
-    """Write ``chunks`` to a temporary file beside ``path`` and rename it into place.
+#: Paths that name an open file descriptor rather than a file: written into, never replaced.
+_FD_PATH = re.compile(r"/(?:dev/fd|proc/(?:self|thread-self|(\d+))(?:/task/\d+)?/fd)/(\d+)")
+_MAX_LINKS = 40
 
-    A failure part-way (full disk, Ctrl-C) leaves any existing ``path`` untouched and no
-    temporary file behind.
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a write to a path lands.
+
+    ``through``: write into the node that is there (character device, FIFO, /dev/fd/N), as a
+    shell redirection would; otherwise ``path`` (a symlink's final target, or the path itself)
+    is replaced by a complete file. ``fd``: the descriptor of this process that the path names.
     """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+
+    path: str
+    through: bool
+    fd: int | None = None
+
+
+def destination(path: str | os.PathLike[str]) -> Destination:
+    """How :func:`write_atomic` would write ``path``; MaskkitError if it must not be written."""
+    name = os.fspath(path)
+    current = name
+    for _ in range(_MAX_LINKS):
+        match = _FD_PATH.fullmatch(current)
+        if match:
+            pid, fd = match.groups()
+            own = pid is None or int(pid) == os.getpid()
+            return Destination(current, through=True, fd=int(fd) if own else None)
+        link = os.readlink(current) if os.path.islink(current) else None
+        if link is not None and _FD_PATH.fullmatch(link):  # /dev/stdout: whatever fd 1 is
+            current = link
+            continue
+        try:
+            st = os.stat(current)
+        except FileNotFoundError:
+            st = None  # a new file, or a link to one
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+                return Destination(current, through=True)
+            if stat.S_ISDIR(st.st_mode):
+                raise MaskkitError(f"{name}: is a directory; give a file name for the output")
+            kind = "block device" if stat.S_ISBLK(st.st_mode) else "socket or special file"
+            raise MaskkitError(f"{name}: is a {kind}; refusing to write an artifact over it")
+        if link is None:
+            return Destination(current, through=False)
+        # Replace what the link points at and keep the link (a link into a shared folder).
+        current = os.path.join(os.path.dirname(current), link)
+    raise MaskkitError(f"{name}: too many levels of symbolic links")
+
+
+def write_atomic(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview]) -> None:
+    """Write ``chunks`` to ``path`` so that it never holds a partial file.
+
+    A regular file or new path is written to a temporary file beside it and renamed into place:
+    a failure part-way (full disk, Ctrl-C) leaves any existing file untouched and no temporary
+    file behind. A symlink keeps its link: its final target is replaced the same way. Character
+    devices, FIFOs and /dev/fd/N are written into, like a shell redirection (a reader may be
+    waiting on them); a block device or directory is refused. An ``OSError`` names ``path``.
+    """
+    name = os.fspath(path)
+    target = destination(name)
+    try:
+        if target.through:
+            _write_through(target, chunks)
+        else:
+            _replace(target.path, chunks)
+    except OSError as exc:
+        if exc.filename == name:
+            raise
+        raise OSError(exc.errno, exc.strerror, name) from exc
+
+
+def _write_through(target: Destination, chunks: Iterable[bytes | memoryview]) -> None:
+    if target.fd is not None:
+        fd = os.dup(target.fd)  # the descriptor as the shell opened it (append mode, offset)
+    else:
+        fd = os.open(target.path, os.O_WRONLY | os.O_CLOEXEC)
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # another process's fd naming a file
+            os.ftruncate(fd, 0)
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk).cast("B")
+            while view:
+                view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _replace(path: str, chunks: Iterable[bytes | memoryview]) -> None:
+    folder, base = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder or ".")
     try:
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from maskkit._user_code import keyword_params, resolve_callable
+from maskkit._user_code import calling_user_code, keyword_params, resolve_callable
 from maskkit.errors import OptionError
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def build_user_model(name: str, args: Mapping[str, Any], seed: int) -> torch.nn.
         kwargs["num_classes"] = args["num_classes"]
     if var_kw or "input_shape" in named:
         kwargs["input_shape"] = tuple(args["input_shape"])
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), calling_user_code("user model", name):
         torch.default_generator.manual_seed(seed)
         model = fn(**kwargs)
     if not isinstance(model, torch.nn.Module):
