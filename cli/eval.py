@@ -6,6 +6,7 @@ import click
 
 from maskkit_cli.data_options import data_options
 from maskkit_cli.options import input_argument, json_option
+from maskkit_cli.training_options import weights_dir_option
 
 
 @click.command("eval")
@@ -17,6 +18,7 @@ from maskkit_cli.options import input_argument, json_option
     help="With a mask as INPUT: evaluate these weights with the mask applied "
     "(default: the mask's initial weights).",
 )
+@weights_dir_option
 @data_options
 @click.option(
     "--split",
@@ -43,6 +45,7 @@ from maskkit_cli.options import input_argument, json_option
 def evaluate(
     input: str,
     weights: str | None,
+    weights_dir: tuple[str, ...],
     dataset: str | None,
     data_dir: str | None,
     data_seed: int,
@@ -78,7 +81,7 @@ def evaluate(
     artifact = load(data, kind=("weights", "mask"), name=name)
     if weights is not None and not isinstance(artifact, Mask):
         raise click.UsageError("--weights goes with a mask as INPUT; INPUT is already weights")
-    model, masks = initial_model(artifact, weights=weights, source=name)
+    model, masks = initial_model(artifact, weights=weights, source=name, weights_dirs=weights_dir)
     if masks is not None:
         MaskEnforcer(model, masks).apply()
     trained_on = ((getattr(artifact, "training", None) or {}).get("dataset") or {}).get("name")

@@ -120,6 +120,7 @@ def imp(
             out_dir=out_dir,
             source=name,
             weights=params["weights"],
+            weights_dirs=params["weights_dir"],
             checkpoint_dir=params["checkpoint_dir"],
             checkpoint_every=None
             if every is None

@@ -21,8 +21,11 @@ from maskkit_cli.stage_io import run_stage
 def rewind(input: str, to: str, output: str | None) -> None:
     """Make training under this mask start from the weights in WEIGHTS.
 
-    The mask records the file's path and SHA-256; 'maskkit train' refuses a file whose hash
-    differs. Rewinding to the weights of step k of the dense run is lottery-ticket rewinding.
+    The mask records the file's SHA-256 and its path, relative to the folder of -o (with
+    stdout: as given). 'maskkit train' looks the file up by that hash: at the recorded path
+    (relative to the mask's folder), beside the mask, then in --weights-dir folders and
+    MASKKIT_WEIGHTS_PATH. Rewinding to the weights of step k of the dense run is
+    lottery-ticket rewinding.
 
     \b
     Example:
@@ -33,4 +36,23 @@ def rewind(input: str, to: str, output: str | None) -> None:
     from maskkit import stages
     from maskkit_cli.streams import load_input
 
-    run_stage(output, lambda: stages.rewind(load_input(input, kind="mask"), to))
+    folder = _output_folder(output)
+    run_stage(
+        output,
+        lambda: stages.rewind(load_input(input, kind="mask"), to, relative_to=folder),
+    )
+
+
+def _output_folder(output: str | None) -> str | None:
+    """The folder the mask is saved in; None when it goes to stdout, a pipe or a device."""
+    import os
+    import stat
+
+    if output in (None, "-"):
+        return None
+    try:
+        if not stat.S_ISREG(os.stat(output).st_mode):
+            return None
+    except OSError:  # not there yet: a new file in that folder
+        pass
+    return os.path.dirname(os.path.abspath(output))

@@ -150,7 +150,9 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
     if main and params["start_step"] is None and isinstance(artifact, (Mask, Weights)):
         from maskkit.training import recorded_step
 
-        start = recorded_step(artifact, weights=params["weights"])
+        start = recorded_step(
+            artifact, weights=params["weights"], source=name, weights_dirs=params["weights_dir"]
+        )
         if start:
             note(
                 f"starting at step {start}, where the starting weights were saved (--start-step 0 starts over)"
@@ -184,6 +186,7 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
             options,
             source=name,
             weights=params["weights"],
+            weights_dirs=params["weights_dir"],
             start_step=params["start_step"],
             save_at=save_at,
             on_save=on_save if save_at else None,

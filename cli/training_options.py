@@ -28,6 +28,16 @@ Defaults per model family (OpenLTH's, as in the paper):
 Durations are steps (500) or epochs (80ep); the lr is set every step."""
 
 
+weights_dir_option = click.option(
+    "--weights-dir",
+    "weights_dir",
+    multiple=True,
+    metavar="DIR",
+    help="Also look for the mask's initial weights file (by name, checked by SHA-256) in DIR; "
+    "repeatable, searched before MASKKIT_WEIGHTS_PATH.",
+)
+
+
 def training_options(f: Callable) -> Callable:
     """The optimisation options shared by train and imp (defaults: the model family's)."""
     options = [
@@ -118,6 +128,7 @@ def training_options(f: Callable) -> Callable:
             metavar="FILE",
             help="Start from these weights instead of the mask's init reference.",
         ),
+        weights_dir_option,
         click.option(
             "--progress/--no-progress",
             default=None,

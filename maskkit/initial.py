@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from maskkit.errors import FormatError, IntegrityError, KindError, ModelMismatchError
+from maskkit.errors import FormatError, KindError, ModelMismatchError
 from maskkit.format import InitRef, Mask, ModelBinding, Weights, load, read_file, read_header
 from maskkit.format.metadata import METADATA_KEY
 
@@ -62,10 +63,11 @@ def read_weights(path: str | os.PathLike[str], *, binding: ModelBinding) -> dict
     """The state_dict in a maskkit weights artifact or a plain safetensors file at ``path``."""
     name = os.fspath(path)
     data = read_file(path, name=name)
-    return _state_from_bytes(data, name=name, binding=binding)
+    return state_from_bytes(data, name=name, binding=binding)
 
 
-def _state_from_bytes(data: bytes, *, name: str, binding: ModelBinding) -> dict[str, torch.Tensor]:
+def state_from_bytes(data: bytes, *, name: str, binding: ModelBinding) -> dict[str, torch.Tensor]:
+    """The state_dict in the bytes of a weights artifact (fitting ``binding``) or plain file."""
     if not is_maskkit_artifact(data, name=name):
         return plain_state_dict(data, name=name)
     weights = load(data, kind="weights", name=name)
@@ -79,24 +81,24 @@ def _state_from_bytes(data: bytes, *, name: str, binding: ModelBinding) -> dict[
 
 
 def resolve_init_weights(
-    init: InitRef, *, binding: ModelBinding, source: str
+    init: InitRef,
+    *,
+    binding: ModelBinding,
+    source: str,
+    weights_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> dict[str, torch.Tensor]:
-    """The state_dict an init reference of type weights names, checked against its SHA-256."""
-    path = init.path or ""
-    try:
-        data = read_file(path, name=path)
-    except FormatError as exc:
-        raise FormatError(
-            f"{source}: its initial weights file cannot be read ({exc}); "
-            "pass the file with --weights"
-        ) from None
-    actual = sha256_hex(data)
-    if actual != init.sha256:
-        raise IntegrityError(
-            f"{path}: SHA-256 {actual[:16]}... does not match the {init.sha256[:16]}... that "
-            f"{source} records for its initial weights"
-        )
-    return _state_from_bytes(data, name=path, binding=binding)
+    """The state_dict an init reference of type weights names, checked against its SHA-256.
+
+    ``source`` is the path of the artifact holding ``init`` (its folder is where a relative
+    path resolves), or a name such as ``<stdin>``; the lookup order is
+    :mod:`maskkit.init_lookup`'s.
+    """
+    from maskkit.init_lookup import find_init_weights
+
+    found = find_init_weights(
+        init.sha256 or "", init.path, source=source, weights_dirs=weights_dirs
+    )
+    return state_from_bytes(found.data, name=found.path, binding=binding)
 
 
 def initial_model(
@@ -104,6 +106,7 @@ def initial_model(
     *,
     weights: str | os.PathLike[str] | None = None,
     source: str,
+    weights_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> tuple[torch.nn.Module, dict[str, torch.Tensor] | None]:
     """The bound model with the weights training starts from, and the masks to train under.
 
@@ -111,6 +114,8 @@ def initial_model(
     initialiser with a seed, or a weights file checked against its SHA-256); ``weights`` (a
     maskkit weights artifact or a plain safetensors state_dict) overrides the init reference.
     For a weights artifact: the model holding those weights, and no masks (dense training).
+    ``source`` is the artifact's path (a relative init path resolves against its folder) or a
+    name such as ``<stdin>``; ``weights_dirs`` are further folders to look for the init file in.
 
     >>> model, masks = initial_model(load("m.safetensors"), source="m.safetensors")  # doctest: +SKIP
     """
@@ -130,12 +135,16 @@ def initial_model(
             model, read_weights(weights, binding=artifact.model), source=os.fspath(weights)
         )
     elif init is None:
-        raise FormatError(
-            f"{source}: the mask records no initial weights; pass them with --weights, "
+        error = FormatError(
+            f"{source}: the mask records no initial weights; pass them with weights=, "
             "or give it a seed with 'maskkit reinit'"
         )
+        error.cli_message = str(error).replace("weights=", "--weights")  # type: ignore[attr-defined]
+        raise error
     elif init.sha256 is not None:
-        state = resolve_init_weights(init, binding=artifact.model, source=source)
+        state = resolve_init_weights(
+            init, binding=artifact.model, source=source, weights_dirs=weights_dirs
+        )
         load_strict(model, state, source=init.path or source)
     masks = artifact.tensors()
     check_masks_fit(masks, model, source=source)

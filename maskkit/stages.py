@@ -275,26 +275,45 @@ def reinit(mask: Mask, seed: int) -> Mask:
     return mask.derive(record("reinit", {}, seed=seed, input=mask), init=InitRef(seed=seed))
 
 
-def rewind(mask: Mask, to: str | os.PathLike[str]) -> Mask:
+def rewind(
+    mask: Mask,
+    to: str | os.PathLike[str],
+    *,
+    relative_to: str | os.PathLike[str] | None = None,
+) -> Mask:
     """The same mask, whose training starts from the weights file ``to`` (named by its SHA-256).
 
-    ``to`` must hold weights that fit the mask's model (for lottery-ticket rewinding, the
-    weights saved at step k of the dense run).
+    ``to`` must be a regular file holding weights that fit the mask's model (for lottery-ticket
+    rewinding, the weights saved at step k of the dense run). ``to`` is recorded relative to
+    ``relative_to``, the folder the mask will be saved in (None: as given); a symbolic link is
+    recorded as its target.
     """
     from maskkit.binding import build_bound_model
-    from maskkit.initial import load_strict, read_weights, sha256_hex
+    from maskkit.init_lookup import read_regular_safetensors
+    from maskkit.initial import load_strict, sha256_hex, state_from_bytes
 
     _require_known_model(mask, "rewind")
     path = os.fspath(to)
-    state = read_weights(path, binding=mask.model)
+    data = read_regular_safetensors(path, follow_symlinks=True)
+    state = state_from_bytes(data, name=path, binding=mask.model)
     load_strict(build_bound_model(mask.model, seed=0, source=path), state, source=path)
-    from maskkit.format import read_file
-
-    digest = sha256_hex(read_file(path, name=path))
+    digest = sha256_hex(data)
+    recorded = _recorded_path(path, relative_to)
     return mask.derive(
-        record("rewind", {"to": path, "sha256": digest}, input=mask),
-        init=InitRef(sha256=digest, path=path),
+        record("rewind", {"to": recorded, "sha256": digest}, input=mask),
+        init=InitRef(sha256=digest, path=recorded),
     )
+
+
+def _recorded_path(path: str, relative_to: str | os.PathLike[str] | None) -> str:
+    # Readers refuse a recorded symbolic link, so name the file it points to.
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    if relative_to is None:  # as given: absolute stays absolute, relative to the current folder
+        return target if target == path or os.path.isabs(path) else os.path.relpath(target)
+    try:
+        return os.path.relpath(os.path.abspath(target), os.path.abspath(relative_to))
+    except ValueError:  # another drive (Windows): no relative path exists
+        return os.path.abspath(target)
 
 
 def _require_known_model(artifact: Artifact, stage: str) -> None:

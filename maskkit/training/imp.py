@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,7 @@ def iterative_magnitude_pruning(
     checkpoint_every: int | None = None,
     progress: Callable[[int], Progress | None] | None = None,
     on_round: Callable[[ImpRound], None] | None = None,
+    weights_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> list[ImpRound]:
     """Run IMP, writing every round's mask and trained weights into ``out_dir``.
 
@@ -162,6 +163,7 @@ def iterative_magnitude_pruning(
         options,
         source=source,
         weights=weights,
+        weights_dirs=weights_dirs,
         start_step=0,
         save_at=[rewind_step],
         on_save=save_rewind,
@@ -179,7 +181,7 @@ def iterative_magnitude_pruning(
     for r in range(1, rounds + 1):
         sparsity = round_sparsity(r, rate, start_density)
         scores = stages.score(trained, "magnitude", mask=current)
-        current = stages.rewind(stages.make_mask(scores, sparsity), rewind_path)
+        current = stages.rewind(stages.make_mask(scores, sparsity), rewind_path, relative_to=out)
         mask_name = f"round{r}_mask.safetensors"
         current.save(out / mask_name)
         trained, _ = train_artifact(

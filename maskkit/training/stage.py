@@ -11,7 +11,7 @@ content hash, the options, the dataset, the steps and the final metrics.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -25,12 +25,17 @@ from maskkit.training.options import Duration, TrainOptions
 
 
 def recorded_step(
-    artifact: Mask | Weights, *, weights: str | os.PathLike[str] | None = None
+    artifact: Mask | Weights,
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    source: str = "<artifact>",
+    weights_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> int:
     """The training step the starting weights were saved at (0 unless a run saved them).
 
-    From ``weights`` when given, else from the file a mask's init reference names, else from a
-    weights artifact's own ``training`` metadata.
+    From ``weights`` when given, else from the file a mask's init reference names (found and
+    checked as :func:`maskkit.initial.initial_model` does, ``source`` being the mask's path),
+    else from a weights artifact's own ``training`` metadata.
     """
     if weights is not None:
         return _step_in_file(os.fspath(weights))
@@ -38,13 +43,18 @@ def recorded_step(
         return _step_of(artifact.training)
     init = artifact.init
     if init is not None and init.sha256 is not None and init.path:
-        return _step_in_file(init.path)
+        from maskkit.init_lookup import find_init_weights
+
+        found = find_init_weights(
+            init.sha256, init.path, source=source, weights_dirs=weights_dirs
+        )
+        return _step_in_file(found.data, name=found.path)
     return 0
 
 
-def _step_in_file(path: str) -> int:
+def _step_in_file(path: str | bytes, *, name: str | None = None) -> int:
     try:
-        meta = read_metadata(path)
+        meta = read_metadata(path, name=name)
     except FormatError:  # a plain safetensors state_dict: no step recorded
         return 0
     return _step_of(meta.training)
@@ -70,10 +80,12 @@ def train_artifact(
     log_path: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     run_id: str = "",
+    weights_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> tuple[Weights, TrainResult]:
     """Train the model ``artifact`` is bound to under its mask; the trained weights and the run.
 
-    ``weights`` overrides the mask's initial weights; ``start_step`` None continues from the
+    ``weights`` overrides the mask's initial weights (else looked up as ``initial_model`` does,
+    also in the ``weights_dirs`` folders); ``start_step`` None continues from the
     step the starting weights record (see :func:`recorded_step`), 0 trains from scratch.
     ``on_save(step, weights)`` receives a weights artifact for every ``save_at`` step (rank 0).
 
@@ -91,9 +103,15 @@ def train_artifact(
         raise OptionError(f"{source}: train needs a mask or weights artifact, not {artifact.kind}")
     if weights is not None and isinstance(artifact, Weights):
         raise OptionError(f"{source}: is a weights artifact; --weights goes with a mask")
-    model, masks = initial_model(artifact, weights=weights, source=source)
+    model, masks = initial_model(
+        artifact, weights=weights, source=source, weights_dirs=weights_dirs
+    )
     check_dataset(artifact.model, dataset)
-    start = recorded_step(artifact, weights=weights) if start_step is None else start_step
+    start = start_step
+    if start is None:
+        start = recorded_step(
+            artifact, weights=weights, source=source, weights_dirs=weights_dirs
+        )
     init = artifact.init
     if weights is not None:
         path = os.fspath(weights)
