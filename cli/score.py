@@ -130,6 +130,7 @@ def score(
     """
     from maskkit import stages
     from maskkit.pruners import get_method
+    from maskkit_cli.progress import stage_progress
     from maskkit_cli.streams import load_input
 
     m = get_method(method)
@@ -183,6 +184,7 @@ def score(
             data_seed=seed,
             mask=current,
             seed=seed,
+            progress=stage_progress(f"{m.name} rounds" if m.name == "synflow" else m.name),
         )
 
     run_stage(output, make)
