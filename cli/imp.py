@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from maskkit_cli.data_options import data_options
@@ -63,7 +65,10 @@ def imp(
         | maskkit rewind --to DIR/rewind_stepK.safetensors | maskkit train
 
     DIR receives round{r}_mask.safetensors, round{r}_weights.safetensors,
-    rewind_stepK.safetensors and summary.json; the summary table goes to stdout.
+    rewind_stepK.safetensors and summary.json; the summary table goes to stdout. Each
+    round's sparsity is the shortest decimal that prunes its exact count, so the mask stage
+    given it by hand writes the same file. Rerun into the same DIR, the same run resumes
+    after its last complete round (--rounds may grow); another run is refused.
 
     \b
     Example:
@@ -96,7 +101,14 @@ def imp(
     bars: list[ProgressBar] = []
 
     def progress(r: int):
-        bars.append(ProgressBar(f"round {r}", bar=progress_enabled(params["progress"])))
+        folder = params["checkpoint_dir"]
+        bars.append(
+            ProgressBar(
+                f"round {r}",
+                bar=progress_enabled(params["progress"]),
+                checkpoint_dir=None if folder is None else os.path.join(str(folder), f"round{r}"),
+            )
+        )
         return bars[-1]
 
     def on_round(row) -> None:

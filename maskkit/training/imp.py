@@ -14,21 +14,31 @@ Each round is exactly the stage pipeline
 so the files written here can be reproduced one stage at a time. Files in ``out_dir``:
 ``round0_weights.safetensors``, ``rewind_step{K}.safetensors`` and, for r >= 1,
 ``round{r}_mask.safetensors`` and ``round{r}_weights.safetensors`` (plus ``round0_mask`` when
-the start is a mask), and ``summary.json``.
+the start is a mask), and ``summary.json``. Rerun into the same folder, the same run resumes
+after its last complete round; another run is refused (:mod:`.imp_folder`).
+
+Each round's sparsity is recorded as the shortest decimal that prunes the round's exact count
+(``kept``) under the mask rule, so ``maskkit mask --sparsity 0.36`` by hand gives the same file
+as round 2 at rate 0.2 (where ``1 - 0.8**2`` is ``0.3599999999999999`` in floating point).
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from maskkit.data.types import Dataset
 from maskkit.errors import OptionError
-from maskkit.format import Mask, Weights, write_atomic
+from maskkit.format import Mask, Weights, load, read_file
+from maskkit.training.checkpoint import dataset_hash
+from maskkit.training.imp_folder import ImpFolder
 from maskkit.training.loop import Progress
 from maskkit.training.options import TrainOptions
 from maskkit.training.stage import train_artifact
@@ -76,6 +86,78 @@ def round_sparsity(round: int, rate: float, start_density: float = 1.0) -> float
     return 1.0 - start_density * (1.0 - rate) ** round
 
 
+def round_target(round: int, rate: float, start_kept: int, numel: int) -> tuple[int, float]:
+    """Round ``round``'s exact pruned count, and the shortest decimal sparsity that prunes it.
+
+    The count is ``floor(S * numel + 1/2)`` with S = 1 - (start_kept / numel) (1 - rate)^round
+    computed exactly from the decimal ``rate`` (no float noise); the sparsity is checked with the
+    mask rule itself, so masking with it prunes exactly that count.
+
+    >>> round_target(2, 0.2, 266200, 266200)
+    (95832, 0.36)
+    """
+    from maskkit.masking.select import round_half_up
+
+    exact = 1 - Fraction(start_kept, numel) * (1 - Fraction(repr(float(rate)))) ** round
+    pruned = round_half_up(exact * numel)
+    return pruned, decimal_sparsity(pruned, numel, near=exact)
+
+
+def decimal_sparsity(pruned: int, numel: int, *, near: Fraction | None = None) -> float:
+    """The shortest decimal (nearest to ``near`` at that length) whose mask prunes ``pruned``.
+
+    >>> decimal_sparsity(1, 3), decimal_sparsity(0, 10), decimal_sparsity(9, 10)
+    (0.3, 0.0, 0.9)
+    """
+    from maskkit.masking.select import n_to_prune
+
+    centre = Fraction(pruned, numel) if numel else Fraction(0)
+    for digits in range(0, 20):
+        quantum = Decimal(1).scaleb(-digits)
+        for target in (near, centre):
+            if target is None:
+                continue
+            value = Decimal(target.numerator) / Decimal(target.denominator)
+            candidate = float(value.quantize(quantum, rounding=ROUND_HALF_EVEN))
+            if 0.0 <= candidate < 1.0 and n_to_prune(candidate, numel) == pruned:
+                return candidate
+    raise OptionError(f"no sparsity prunes {pruned} of {numel} weights")  # pruned == numel
+
+
+def _identity_parts(
+    start: Mask | Weights,
+    dataset: Dataset,
+    options: TrainOptions,
+    *,
+    rate: float,
+    rewind_step: int,
+    weights: str | os.PathLike[str] | None,
+) -> dict[str, Any]:
+    """What decides every round (the count of rounds aside: a longer run extends a shorter)."""
+    init = start.init
+    given = None
+    if weights is not None:
+        path = os.fspath(weights)
+        given = "sha256:" + hashlib.sha256(read_file(path, name=path)).hexdigest()
+    return {
+        "start": {
+            "kind": start.kind,
+            "content": start.content_hash,
+            "model": start.model.to_dict(),
+            "init": None if init is None else (init.seed if init.sha256 is None else init.sha256),
+        },
+        "weights": given,
+        "options": options.to_dict(),
+        "dataset": dataset.to_dict(),
+        "data": dataset_hash(dataset),
+        "rate": repr(float(rate)),
+        "rewind_step": rewind_step,
+    }
+
+
+_ROW_FIELDS = {f.name for f in dataclasses.fields(ImpRound)}
+
+
 def iterative_magnitude_pruning(
     start: Mask | Weights,
     dataset: Dataset,
@@ -113,12 +195,12 @@ def iterative_magnitude_pruning(
     if not 0 <= rewind_step <= total:
         raise OptionError(f"--rewind-step {rewind_step} is not within the run's {total} steps")
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OptionError(
-            f"{out}: cannot create the output folder ({exc.strerror or exc})"
-        ) from None
+    folder = ImpFolder(
+        out,
+        _identity_parts(
+            start, dataset, options, rate=rate, rewind_step=rewind_step, weights=weights
+        ),
+    )
     rewind_path = out / f"rewind_step{rewind_step}.safetensors"
 
     def checkpoints(r: int) -> str | None:
@@ -126,14 +208,23 @@ def iterative_magnitude_pruning(
 
     def save_rewind(step: int, w: Weights) -> None:
         w.save(rewind_path)
+        folder.record(rewind_path.name, w)
 
     rows: list[ImpRound] = []
+    summary = {"rate": rate, "rewind_step": rewind_step, "options": options.to_dict()}
+
+    def write_summary() -> None:
+        folder.write([row.to_dict() for row in rows], rewind=rewind_path.name, **summary)
+
+    def save(name: str, artifact: Mask | Weights) -> None:
+        artifact.save(out / name)
+        folder.record(name, artifact)
 
     def finish(
         r: int, mask: Mask | None, mask_name: str | None, trained: Weights, sparsity: float
     ) -> None:
         name = f"round{r}_weights.safetensors"
-        trained.save(out / name)
+        save(name, trained)
         metrics = trained.training["metrics"]
         row = ImpRound(
             round=r,
@@ -147,63 +238,68 @@ def iterative_magnitude_pruning(
             train_loss=metrics["train_loss"],
         )
         rows.append(row)
-        _write_summary(out, rows, rate=rate, rewind_step=rewind_step, options=options)
+        write_summary()
         if on_round is not None:
             on_round(row)
 
-    current: Mask | None = start if isinstance(start, Mask) else None
-    start_density = current.density if current is not None else 1.0
-    mask_name = None
-    if current is not None:
-        mask_name = "round0_mask.safetensors"
-        current.save(out / mask_name)
-    trained, _ = train_artifact(
-        start,
-        dataset,
-        options,
-        source=source,
-        weights=weights,
-        weights_dirs=weights_dirs,
-        start_step=0,
-        save_at=[rewind_step],
-        on_save=save_rewind,
-        checkpoint_dir=checkpoints(0),
-        checkpoint_every=checkpoint_every,
-        progress=progress(0) if progress else None,
-    )
-    if not rewind_path.exists():
-        # A resumed round 0 that was past step K already wrote the file in its first run.
-        raise OptionError(
-            f"{rewind_path}: the rewind weights were not written; delete the checkpoints and rerun"
-        )
-    finish(0, current, mask_name, trained, 1.0 - start_density)
+    numel = start.numel
+    start_kept = start.kept if isinstance(start, Mask) else numel
+    with folder.lock():
+        done, current, trained = folder.reusable(rounds)
+        for recorded in done:
+            rows.append(ImpRound(**{k: v for k, v in recorded.items() if k in _ROW_FIELDS}))
+            if on_round is not None:
+                on_round(rows[-1])
+        if not rows:
+            write_summary()  # claims the folder for this run before anything else is written
+            current = start if isinstance(start, Mask) else None
+            mask_name = None
+            if current is not None:
+                mask_name = "round0_mask.safetensors"
+                save(mask_name, current)
+            trained, _ = train_artifact(
+                start,
+                dataset,
+                options,
+                source=source,
+                weights=weights,
+                weights_dirs=weights_dirs,
+                start_step=0,
+                save_at=[rewind_step],
+                on_save=save_rewind,
+                checkpoint_dir=checkpoints(0),
+                checkpoint_every=checkpoint_every,
+                progress=progress(0) if progress else None,
+            )
+            if not rewind_path.exists():
+                # A resumed round 0 that was past step K already wrote the file in its first run.
+                raise OptionError(
+                    f"{rewind_path}: the rewind weights were not written; delete the checkpoints "
+                    "and rerun"
+                )
+            if rewind_path.name not in folder.files:
+                # Written by this run's first attempt (the folder's summary named this run).
+                folder.record(rewind_path.name, load(str(rewind_path), kind="weights"))
+            finish(0, current, mask_name, trained, decimal_sparsity(numel - start_kept, numel))
 
-    for r in range(1, rounds + 1):
-        sparsity = round_sparsity(r, rate, start_density)
-        scores = stages.score(trained, "magnitude", mask=current)
-        current = stages.rewind(stages.make_mask(scores, sparsity), rewind_path, relative_to=out)
-        mask_name = f"round{r}_mask.safetensors"
-        current.save(out / mask_name)
-        trained, _ = train_artifact(
-            current,
-            dataset,
-            options,
-            source=os.fspath(out / mask_name),
-            checkpoint_dir=checkpoints(r),
-            checkpoint_every=checkpoint_every,
-            progress=progress(r) if progress else None,
-        )
-        finish(r, current, mask_name, trained, sparsity)
+        for r in range(len(rows), rounds + 1):
+            _, sparsity = round_target(r, rate, start_kept, numel)
+            scores = stages.score(trained, "magnitude", mask=current)
+            current = stages.rewind(
+                stages.make_mask(scores, sparsity),
+                rewind_path,
+                relative_to=out,
+            )
+            mask_name = f"round{r}_mask.safetensors"
+            save(mask_name, current)
+            trained, _ = train_artifact(
+                current,
+                dataset,
+                options,
+                source=os.fspath(out / mask_name),
+                checkpoint_dir=checkpoints(r),
+                checkpoint_every=checkpoint_every,
+                progress=progress(r) if progress else None,
+            )
+            finish(r, current, mask_name, trained, sparsity)
     return rows
-
-
-def _write_summary(
-    out: Path, rows: list[ImpRound], *, rate: float, rewind_step: int, options: TrainOptions
-) -> None:
-    doc = {
-        "rate": rate,
-        "rewind_step": rewind_step,
-        "options": options.to_dict(),
-        "rounds": [row.to_dict() for row in rows],
-    }
-    write_atomic(out / "summary.json", [(json.dumps(doc, indent=2) + "\n").encode()])
