@@ -120,6 +120,13 @@ def check_writable(path: str) -> None:
     from maskkit.format.files import destination
 
     target = destination(path)
+    if target.fd is not None:
+        try:
+            os.fstat(target.fd)
+        except OSError:
+            raise MaskkitError(
+                f"{path}: cannot write: {target.fd} is not an open descriptor"
+            ) from None
     if target.through:
         if _is_terminal(target):
             raise MaskkitError(f"{path}: is a terminal; refusing to write a binary artifact to it")

@@ -154,6 +154,17 @@ def _drain(fd: int) -> None:
         os.close(fd)
 
 
+def test_a_closed_descriptor_is_refused_before_any_work():
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    os.close(write_end)  # now certainly not open in this process
+    result = invoke(["shuffle", "--seed", "1", "-o", f"/dev/fd/{write_end}"], input=b"")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"maskkit: error: /dev/fd/{write_end}: cannot write: {write_end} is not an open descriptor\n"
+    )
+
+
 def _run(args: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "maskkit", *args], **kwargs)
 
@@ -226,3 +237,27 @@ def test_destination_of_each_kind_of_path(tmp_path):
         destination(tmp_path)
     with pytest.raises(OSError, match="Too many levels of symbolic links"):
         destination(tmp_path / "loop")
+
+
+def test_every_file_is_written_through_write_atomic():
+    """One place decides how a path is written: no other module renames or writes files.
+
+    (A lock file opened with O_CREAT holds no content and is not looked for.)
+    """
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    writes = re.compile(
+        r"os\.replace|os\.rename|mkstemp|NamedTemporaryFile|\.write_(?:text|bytes)\("
+        r"|open\([^)]*['\"][wax]b?\+?['\"]|torch\.save\([^)]*(?:path|file)"
+    )
+    found = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("maskkit", "cli")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path != root / "maskkit" / "format" / "files.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if writes.search(line) and "doctest: +SKIP" not in line
+    ]
+    assert found == []
