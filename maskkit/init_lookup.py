@@ -141,7 +141,9 @@ def read_regular_safetensors(path: str, *, follow_symlinks: bool = False) -> byt
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise FormatError(f"{name}: is a symbolic link, not followed for a recorded path") from None
+            raise FormatError(
+                f"{name}: is a symbolic link, not followed for a recorded path"
+            ) from None
         raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from None
     try:
         now = os.fstat(fd)

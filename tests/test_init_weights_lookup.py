@@ -94,9 +94,7 @@ def test_a_relative_path_resolves_against_the_masks_folder_not_the_current_one(
         initial_model(mask, source="<stdin>")
 
 
-def test_a_wrong_file_at_the_recorded_path_is_skipped_for_the_right_one_beside(
-    tmp_path, weights
-):
+def test_a_wrong_file_at_the_recorded_path_is_skipped_for_the_right_one_beside(tmp_path, weights):
     (tmp_path / "old").mkdir()
     stages.init_weights("lenet300", seed=4).save(tmp_path / "old" / "w.safetensors")
     weights.save(tmp_path / "w.safetensors")
@@ -149,7 +147,9 @@ def test_rewind_records_the_path_relative_to_the_output_folder(tmp_path, monkeyp
     assert recorded("--to", absolute, "-o", "masks/m.safetensors") == os.path.join("..", to)
     assert recorded("--to", absolute) == absolute
     # A link is recorded as its target: readers do not follow a recorded link.
-    assert recorded("--to", "link.safetensors", "-o", "masks/m.safetensors") == os.path.join("..", to)
+    assert recorded("--to", "link.safetensors", "-o", "masks/m.safetensors") == os.path.join(
+        "..", to
+    )
     assert recorded("--to", "link.safetensors") == to
 
 
@@ -173,7 +173,8 @@ def test_a_copied_folder_of_masks_and_weights_trains_from_inside_and_from_elsewh
     monkeypatch.chdir(tmp_path)
     outside = ok(invoke(["train", "far/away/copy/m.safetensors", *TRAIN]))
     piped = invoke(["train", *TRAIN], input=(copy / "m.safetensors").read_bytes())
-    one_line_error(piped, "no file has the SHA-256", "--weights-dir")  # from stdin: relative to here
+    # From stdin the recorded path is relative to the current directory, which lacks it.
+    one_line_error(piped, "no file has the SHA-256", "--weights-dir")
     want = load(reference).arrays
     for got in (load(inside).arrays, load(outside).arrays):
         assert all(np.array_equal(got[n], want[n]) for n in want)
@@ -198,7 +199,11 @@ def test_a_mask_without_its_weights_folder_finds_them_through_weights_dir(
     monkeypatch.setenv(WEIGHTS_PATH_ENV, str(tmp_path / "shared"))
     by_env = ok(invoke(["train", "received/m.safetensors", *TRAIN]))
     evaluated = ok(invoke(["eval", "received/m.safetensors", *DATA_ARGS, "--json"]))
-    assert b'"accuracy"' in evaluated
+    monkeypatch.delenv(WEIGHTS_PATH_ENV)
+    one_line_error(invoke(["eval", "received/m.safetensors", *DATA_ARGS]), "--weights-dir")
+    by_dir = ok(invoke(["eval", "received/m.safetensors", *DATA_ARGS, "--json",
+                        "--weights-dir", "shared"]))  # fmt: skip
+    assert b'"accuracy"' in evaluated and by_dir == evaluated
     assert load(by_option).content_hash == load(by_env).content_hash
 
 

@@ -29,11 +29,16 @@ DIGEST = "ab" * 32  # the digest the mask records: no file here has it
 def pointing_at(path, sha256=DIGEST):
     """A mask whose init reference names ``path`` with SHA-256 ``sha256``."""
     mask = lenet_mask(0.5)
-    return mask.derive(stages.record("rewind", {}, input=mask), init=InitRef(sha256=sha256, path=str(path)))
+    return mask.derive(
+        stages.record("rewind", {}, input=mask), init=InitRef(sha256=sha256, path=str(path))
+    )
 
 
 def tiny_safetensors(payload: bytes = b"\x00" * 8) -> bytes:
-    header = b'{"t":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}' % (len(payload), len(payload))
+    header = b'{"t":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}' % (
+        len(payload),
+        len(payload),
+    )
     return len(header).to_bytes(8, "little") + header + payload
 
 
@@ -65,8 +70,12 @@ def test_a_relative_path_out_of_the_folder_reads_nothing_it_can_echo(tmp_path):
     with pytest.raises(FormatError) as caught:
         initial_model(pointing_at("../../passwd"), source=str(folder / "m.safetensors"))
     message = str(caught.value)
-    assert "passwd" in message and hex_runs(message, hashlib.sha256(outside.read_bytes()).hexdigest()) == []
-    assert "308" not in message and "300" not in message  # nor the file's size
+    assert (
+        "passwd" in message
+        and hex_runs(message, hashlib.sha256(outside.read_bytes()).hexdigest()) == []
+    )
+    text = message.replace(str(tmp_path), "")
+    assert "308" not in text and "300" not in text  # nor the file's size
 
 
 def test_a_fifo_named_as_init_path_is_refused_without_waiting_for_a_writer(tmp_path):
@@ -116,7 +125,9 @@ def test_a_character_device_is_refused_without_being_opened(tmp_path, monkeypatc
         pytest.skip("making a device node needs root")
     opened = []
     real_open = os.open
-    monkeypatch.setattr(os, "open", lambda p, *a, **k: opened.append(os.fspath(p)) or real_open(p, *a, **k))
+    monkeypatch.setattr(
+        os, "open", lambda p, *a, **k: opened.append(os.fspath(p)) or real_open(p, *a, **k)
+    )
     with pytest.raises(FormatError, match="is a character device"):
         initial_model(pointing_at(zero), source="<stdin>")
     assert str(zero) not in opened
@@ -202,5 +213,7 @@ def test_the_cli_names_its_options_and_the_library_its_parameters(tmp_path):
     result = invoke(["eval", str(mask_path), "--dataset", "synthetic"])
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--weights" in lines[0] and "--weights-dir" in lines[0], result.stderr
+    assert len(lines) == 1 and "--weights" in lines[0] and "--weights-dir" in lines[0], (
+        result.stderr
+    )
     assert "gone.safetensors: no such file" in lines[0]
