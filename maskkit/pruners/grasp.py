@@ -3,7 +3,8 @@
 g is the gradient of the mean cross-entropy of logits / T over the scoring data, taken as a
 constant; Hg is the Hessian of the same loss times g, from a second pass that differentiates
 g . dL/dw. The original method prunes the highest -w * Hg; maskkit stores w * Hg and keeps the
-highest, which is the same ranking.
+highest, which is the same ranking. The options shared with snip (batching, combine, batchnorm)
+change L as the references do (spec/methods/grasp.md); both passes use the same batches.
 """
 
 from __future__ import annotations
