@@ -7,6 +7,7 @@ import os
 import click
 
 from maskkit.interop.registry import TARGETS, known_layouts
+from maskkit_cli.data_options import dataset_options
 from maskkit_cli.options import input_argument, model_options
 
 #: --from choices: detection, the foreign layouts, and a maskkit mask (to rebind or re-encode).
@@ -55,6 +56,7 @@ FROM_CHOICES = ["auto", *known_layouts(), "maskkit"]
     default=None,
     help="Encoding of a maskkit output (default: bool, or the input mask's).",
 )
+@dataset_options
 def convert(
     input: str,
     output: str | None,
@@ -66,6 +68,10 @@ def convert(
     num_classes: int | None,
     missing: str,
     encoding: str | None,
+    dataset: str | None,
+    data_dir: str | None,
+    data_option: tuple[str, ...],
+    data_seed: int,
 ) -> None:
     """Import a mask from another tool as a maskkit mask, or export one back.
 
@@ -89,15 +95,32 @@ def convert(
 
     if encoding is not None and target != "maskkit":
         raise click.UsageError("--encoding applies to --to maskkit only")
-    if model is None and (model_arg or input_shape or num_classes or missing != "error"):
+    if model is None and (
+        model_arg or input_shape or num_classes or missing != "error" or dataset
+    ):
         raise click.UsageError(
-            "--model-arg, --input-shape, --num-classes and --missing need --model"
+            "--model-arg, --input-shape, --num-classes, --missing and --dataset need --model"
         )
     # The destination is checked before any work, so a bad -o fails fast and writes nothing.
     folder = _openlth_folder(output) if target == "openlth" else None
     out = None if folder is not None else Output.open(output)
 
     data, name = read_input(input if is_stdin(input) else resolve_path(input))
+    if dataset is not None:  # the dataset fixes the model's classes and input shape
+        from maskkit_cli.data_options import load_model_data
+
+        ds = load_model_data(
+            model,
+            dataset,
+            data_dir,
+            data_seed,
+            data_option,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            model_arg=model_arg,
+        )
+        num_classes = num_classes or ds.num_classes
+        input_shape = input_shape or tuple(ds.input_shape)
     mask = import_mask(
         data,
         name=name,

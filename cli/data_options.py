@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from maskkit_cli.options import parse_pairs
+from maskkit_cli.options import parse_pairs, trust_option
 
 if TYPE_CHECKING:
     from maskkit.data import Dataset
-    from maskkit.format import ModelBinding
+    from maskkit.format import Artifact
 
 
 def data_options(f: Callable) -> Callable:
+    """--dataset, --data-dir, --data-option, --data-seed, and --trust-code (for the code that
+    an input file names)."""
+    return dataset_options(trust_option(f))
+
+
+def dataset_options(f: Callable) -> Callable:
     """--dataset, --data-dir, --data-option, --data-seed."""
     f = click.option(
         "--data-seed",
@@ -38,45 +44,55 @@ def data_options(f: Callable) -> Callable:
         default=None,
         metavar="NAME",
         help="mnist, fashion-mnist, cifar10, cifar100, synthetic or package.module:callable "
-        "(default: the model's dataset).",
+        "(default: the one the input was made with, else the model's).",
     )(f)
 
 
 def load_data(
-    binding: ModelBinding,
+    artifact: Artifact,
     name: str | None,
     data_dir: str | None,
     data_seed: int,
     data_option: tuple[str, ...],
     *,
-    recorded: str | None = None,
+    trust_code: bool | Collection[str] = False,
+    source: str,
 ) -> Dataset:
-    """The dataset for the bound model, shaped like the model.
+    """The dataset for the input artifact's model (see ``maskkit.binding.dataset_for_artifact``)."""
+    from maskkit.binding import dataset_for_artifact
 
-    Unless named: ``recorded`` (the dataset trained weights were trained on), else the model's.
-    """
-    from maskkit.binding import check_dataset
-    from maskkit.data import load_dataset
-    from maskkit.errors import OptionError
-    from maskkit.models import default_dataset
-
-    if name is None and recorded:
-        name = recorded
-    if name is None and binding.name is not None:
-        name = default_dataset(binding.name)
-    if name is None:
-        raise OptionError(
-            f"model {binding.name or '(unknown)'} has no default dataset: give --dataset"
-        )
-    shape = binding.args.get("input_shape")
-    classes = binding.args.get("num_classes")
-    data = load_dataset(
+    return dataset_for_artifact(
+        artifact,
         name,
         data_dir=data_dir,
         seed=data_seed,
-        input_shape=tuple(shape) if shape else None,
-        num_classes=classes,
+        options=parse_pairs(data_option, "--data-option"),
+        trust_code=trust_code,
+        source=source,
+    )
+
+
+def load_model_data(
+    model: str,
+    name: str | None,
+    data_dir: str | None,
+    data_seed: int,
+    data_option: tuple[str, ...],
+    *,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    model_arg: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """The dataset for a model about to be built (see ``maskkit.binding.dataset_for_model``)."""
+    from maskkit.binding import dataset_for_model
+
+    return dataset_for_model(
+        model,
+        name,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        model_args=model_arg,
+        data_dir=data_dir,
+        seed=data_seed,
         options=parse_pairs(data_option, "--data-option"),
     )
-    check_dataset(binding, data)
-    return data

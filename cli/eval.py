@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from maskkit_cli.data_options import data_options
-from maskkit_cli.options import input_argument, json_option
+from maskkit_cli.options import input_argument, json_option, trust
 from maskkit_cli.training_options import weights_dir_option
 
 
@@ -50,6 +50,7 @@ def evaluate(
     data_dir: str | None,
     data_seed: int,
     data_option: tuple[str, ...],
+    trust_code: bool,
     split: str,
     batch_size: int,
     device: str,
@@ -59,8 +60,9 @@ def evaluate(
 
     INPUT is a weights artifact (path or stdin), or a mask whose pruned weights are zeroed in
     --weights (or in the weights its init reference names). The dataset defaults to the one
-    the weights were trained on, else the model's; dataset options are not recorded, so give
-    --data-option again for a resized synthetic dataset.
+    the weights were trained on (a synthetic one regenerated at its recorded size) or scored
+    with, else the model's. A package.module:callable model or dataset that INPUT names runs
+    only with --trust-code (or the same --dataset).
 
     \b
     Example:
@@ -81,11 +83,15 @@ def evaluate(
     artifact = load(data, kind=("weights", "mask"), name=name)
     if weights is not None and not isinstance(artifact, Mask):
         raise click.UsageError("--weights goes with a mask as INPUT; INPUT is already weights")
-    model, masks = initial_model(artifact, weights=weights, source=name, weights_dirs=weights_dir)
+    trusted = trust(trust_code, dataset)
+    model, masks = initial_model(
+        artifact, weights=weights, source=name, weights_dirs=weights_dir, trust_code=trusted
+    )
     if masks is not None:
         MaskEnforcer(model, masks).apply()
-    trained_on = ((getattr(artifact, "training", None) or {}).get("dataset") or {}).get("name")
-    ds = load_data(artifact.model, dataset, data_dir, data_seed, data_option, recorded=trained_on)
+    ds = load_data(
+        artifact, dataset, data_dir, data_seed, data_option, trust_code=trusted, source=name
+    )
     target = resolve_device(device)
     model.to(target)
     metrics = run_eval(model, getattr(ds, split), batch_size=batch_size, device=target)

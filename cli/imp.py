@@ -77,8 +77,10 @@ def imp(
       maskkit imp r20.safetensors --rounds 10 --rewind-step 1000 --out imp-r20 --checkpoint-dir ckpt
     """
     from maskkit.format import load
+    from maskkit.initial import initial_model
     from maskkit.training import iterative_magnitude_pruning, parse_duration
     from maskkit_cli.data_options import load_data
+    from maskkit_cli.options import trust
     from maskkit_cli.report import Report, Table, emit
     from maskkit_cli.streams import read_input
     from maskkit_cli.training_options import (
@@ -90,12 +92,23 @@ def imp(
 
     data, name = read_input(input)
     start = load(data, kind=("mask", "weights"), name=name)
+    trusted = trust(bool(params["trust_code"]), params["dataset"])
+    # The cheap checks of the inputs (model, fingerprint, initial weights) before the data.
+    initial_model(
+        start,
+        weights=params["weights"],
+        source=name,
+        weights_dirs=params["weights_dir"],
+        trust_code=trusted,
+    )
     dataset = load_data(
-        start.model,
+        start,
         params["dataset"],
         params["data_dir"],
         params["data_seed"],
         params["data_option"],
+        trust_code=trusted,
+        source=name,
     )
     options = make_options(start.model, dataset, params)
     bars: list[ProgressBar] = []
@@ -133,6 +146,7 @@ def imp(
             source=name,
             weights=params["weights"],
             weights_dirs=params["weights_dir"],
+            trust_code=trusted,
             checkpoint_dir=params["checkpoint_dir"],
             checkpoint_every=None
             if every is None

@@ -25,6 +25,19 @@ json_option = click.option(
 )
 
 
+trust_option = click.option(
+    "--trust-code",
+    is_flag=True,
+    help="Import and run the package.module:callable model or dataset that an input file "
+    "names (only for files you trust; a name given with --model or --dataset is trusted).",
+)
+
+
+def trust(trust_code: bool, *names: str | None) -> bool | frozenset[str]:
+    """What the command trusts: everything with --trust-code, else the names given on it."""
+    return True if trust_code else frozenset(n for n in names if n)
+
+
 class FiniteFloatRange(click.FloatRange):
     """A FloatRange that also refuses nan, which passes every range comparison."""
 
@@ -122,8 +135,9 @@ def model_options(required: bool = False):
             "--input-shape",
             callback=_parse_shape,
             default=None,
-            metavar="C,H,W",
-            help="Input shape without the batch dimension (default: the dataset's, else the model's).",
+            metavar="SHAPE",
+            help="Input shape without the batch dimension, e.g. 3,32,32 or 20 (default: the "
+            "dataset's, else the model's).",
         )(f)
         f = click.option(
             "--model-arg",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from maskkit_cli.options import input_argument, output_option
+from maskkit_cli.options import input_argument, output_option, trust_option
 from maskkit_cli.stage_io import run_stage
 
 
@@ -17,8 +17,9 @@ from maskkit_cli.stage_io import run_stage
     metavar="WEIGHTS",
     help="Weights file to start training from (a maskkit weights artifact or plain safetensors).",
 )
+@trust_option
 @output_option
-def rewind(input: str, to: str, output: str | None) -> None:
+def rewind(input: str, to: str, trust_code: bool, output: str | None) -> None:
     """Make training under this mask start from the weights in WEIGHTS.
 
     The mask records the file's SHA-256 and its path, relative to the folder of -o (with
@@ -39,7 +40,9 @@ def rewind(input: str, to: str, output: str | None) -> None:
     folder = _output_folder(output)
     run_stage(
         output,
-        lambda: stages.rewind(load_input(input, kind="mask"), to, relative_to=folder),
+        lambda: stages.rewind(
+            load_input(input, kind="mask"), to, relative_to=folder, trust_code=trust_code
+        ),
     )
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from maskkit_cli.data_options import data_options, load_data
+from maskkit_cli.data_options import data_options, load_data, load_model_data
 from maskkit_cli.options import (
     SPARSITY,
     input_argument,
     method_options,
     model_options,
     output_option,
+    trust,
 )
 from maskkit_cli.stage_io import run_stage
 from maskkit_cli.streams import read_input
@@ -104,6 +103,7 @@ def score(
     data_dir: str | None,
     data_option: tuple[str, ...],
     data_seed: int,
+    trust_code: bool,
     samples_per_class: int,
     batch_size: int | None,
     batching: str | None,
@@ -117,9 +117,11 @@ def score(
 ) -> None:
     """Score the prunable weights of a model; write a scores artifact.
 
-    The weights come from INPUT (a weights artifact such as 'maskkit init' or 'maskkit train'
-    writes, or a plain safetensors state_dict bound with --model), or, with --model and no
-    INPUT, from the model initialised in-process with --seed.
+    The weights come from INPUT or stdin (a weights artifact such as 'maskkit init' or
+    'maskkit train' writes, checked against --model when both are given, or a plain safetensors
+    state_dict bound with --model), or, with --model and nothing on stdin (a terminal, /dev/null
+    or an empty pipe), from the model initialised in-process with --seed. The dataset, when
+    given, fixes the classes and input shape of a model built here.
 
     \b
     Example:
@@ -129,9 +131,11 @@ def score(
       maskkit score --method magnitude trained.safetensors > scores.safetensors
     """
     from maskkit import stages
+    from maskkit.binding import weights_input
+    from maskkit.initial import is_maskkit_artifact
     from maskkit.pruners import get_method
     from maskkit_cli.progress import stage_progress
-    from maskkit_cli.streams import load_input
+    from maskkit_cli.streams import load_input, read_optional_input
 
     m = get_method(method)
     given = {
@@ -146,34 +150,54 @@ def score(
     options = method_options(m, given)
     if m.name == "synflow" and sparsity is None:
         raise click.UsageError("synflow needs --sparsity: the target of its iterative pruning")
-    from_model = model is not None and input == "-"
+    trusted = trust(trust_code, model, dataset)
 
     def make():
-        if from_model:
-            data = None
-            if m.needs_data:
-                data = _data_for_new_model(
-                    dataset,
+        found = read_optional_input(input)
+        if found is None and model is None:
+            read_input(input)  # says why there is no input
+        data = None
+        if found is None or not is_maskkit_artifact(found[0], name=found[1]):
+            # A model built here: the dataset, when there is one, fixes its classes and shape.
+            if m.needs_data or dataset is not None:
+                data = load_model_data(
                     model,
-                    model_arg,
-                    input_shape,
-                    num_classes,
+                    dataset,
                     data_dir,
                     data_seed,
                     data_option,
+                    num_classes=num_classes,
+                    input_shape=input_shape,
+                    model_arg=model_arg,
                 )
+        if found is None:
             weights = stages.init_weights(
                 model,
                 seed=seed,
-                num_classes=num_classes or (data.num_classes if data else None),
-                input_shape=input_shape or (data.input_shape if data else None),
+                num_classes=num_classes,
+                input_shape=input_shape,
                 model_args=model_arg,
+                dataset=data,
             )
         else:
-            weights = _read_weights(input, model, model_arg, input_shape, num_classes, seed)
-            data = None
-            if m.needs_data:
-                data = load_data(weights.model, dataset, data_dir, data_seed, data_option)
+            weights = weights_input(
+                *found,
+                model=model,
+                model_args=model_arg,
+                num_classes=num_classes,
+                input_shape=input_shape,
+                dataset=data,
+            )
+            if m.needs_data and data is None:
+                data = load_data(
+                    weights,
+                    dataset,
+                    data_dir,
+                    data_seed,
+                    data_option,
+                    trust_code=trusted,
+                    source=found[1],
+                )
         current = load_input(current_mask, kind="mask") if current_mask is not None else None
         return stages.score(
             weights,
@@ -184,77 +208,9 @@ def score(
             data_seed=seed,
             mask=current,
             seed=seed,
+            trust_code=trusted,
+            source=found[1] if found is not None else "the weights",
             progress=stage_progress(f"{m.name} rounds" if m.name == "synflow" else m.name),
         )
 
     run_stage(output, make)
-
-
-def _data_for_new_model(
-    name: str | None,
-    model: str,
-    model_arg: dict,
-    input_shape: tuple[int, ...] | None,
-    num_classes: int | None,
-    data_dir: str | None,
-    data_seed: int,
-    data_option: tuple[str, ...],
-) -> Any:
-    """The scoring data for a model built here: a real dataset decides the model's input shape
-    and classes (unless given); a synthetic one takes the model's."""
-    from maskkit.data import load_dataset
-    from maskkit.data.registry import canonical_name
-    from maskkit.errors import OptionError
-    from maskkit.models import default_dataset, model_args
-    from maskkit_cli.options import parse_pairs
-
-    name = name or default_dataset(model)
-    if name is None:
-        raise OptionError(f"model {model} has no default dataset: give --dataset")
-    if ":" not in name and canonical_name(name) == "synthetic":
-        args = model_args(
-            model, num_classes=num_classes, input_shape=input_shape, overrides=model_arg
-        )
-        input_shape, num_classes = tuple(args["input_shape"]), args["num_classes"]
-    return load_dataset(
-        name,
-        data_dir=data_dir,
-        seed=data_seed,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        options=parse_pairs(data_option, "--data-option"),
-    )
-
-
-def _read_weights(
-    input: str,
-    model: str | None,
-    model_arg: dict,
-    input_shape: tuple[int, ...] | None,
-    num_classes: int | None,
-    seed: int,
-) -> Any:
-    """A weights artifact, or a plain safetensors state_dict bound to --model."""
-    from maskkit.binding import new_model
-    from maskkit.errors import OptionError
-    from maskkit.format import load
-    from maskkit.initial import is_maskkit_artifact, weights_from_plain
-    from maskkit.models import prunable_names
-
-    data, name = read_input(input)
-    if is_maskkit_artifact(data, name=name):
-        weights = load(data, kind="weights", name=name)
-        if model is not None and model != weights.model.name:
-            raise OptionError(f"{name}: holds weights of model {weights.model.name}, not {model}")
-        return weights
-    if model is None:
-        raise OptionError(
-            f"{name}: a plain safetensors file without maskkit metadata: give --model to say "
-            "which model's state_dict it is"
-        )
-    net, binding = new_model(
-        model, seed=seed, num_classes=num_classes, input_shape=input_shape, overrides=model_arg
-    )
-    return weights_from_plain(
-        data, name=name, model=net, binding=binding, prunable=prunable_names(net)
-    )

@@ -34,19 +34,39 @@ def is_stdin(path: str | None) -> bool:
 
 def read_input(path: str | None) -> tuple[bytes, str]:
     """The bytes of the input artifact and the name to use for it in messages."""
+    found = read_optional_input(path)
+    if found is not None:
+        return found
+    if _stdin_is_terminal():
+        raise MaskkitError(
+            "no input: give an artifact path, or pipe one in (refusing to read binary from a terminal)"
+        )
+    raise MaskkitError(f"{STDIN_NAME}: empty input: the upstream stage produced nothing")
+
+
+def read_optional_input(path: str | None) -> tuple[bytes, str] | None:
+    """The input artifact of a stage that can also start from nothing (``score --model``).
+
+    The one rule for every stage's input: a path is read; otherwise stdin is read whenever it
+    is not a terminal, so an artifact piped in is never ignored. None (no input) only for a
+    terminal, a closed stdin, or one that ends at once (``/dev/null``, an empty pipe).
+    """
     from maskkit.format.files import read_file, read_fileobj
 
     if not is_stdin(path):
         return read_file(path), path
-    stdin = sys.stdin
-    if stdin is None or stdin.isatty():
-        raise MaskkitError(
-            "no input: give an artifact path, or pipe one in (refusing to read binary from a terminal)"
-        )
-    data = read_fileobj(stdin.buffer, name=STDIN_NAME, artifact=False)
-    if not data:
-        raise MaskkitError(f"{STDIN_NAME}: empty input: the upstream stage produced nothing")
-    return data, STDIN_NAME
+    if _stdin_is_terminal():
+        return None
+    stream = getattr(sys.stdin, "buffer", None)
+    data = read_fileobj(stream, name=STDIN_NAME, artifact=False) if stream is not None else b""
+    return (data, STDIN_NAME) if data else None
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is None or sys.stdin.isatty()
+    except (OSError, ValueError):  # closed
+        return True
 
 
 def load_input(path: str | None, kind: str | Sequence[str] | None = None) -> Artifact:

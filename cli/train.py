@@ -117,9 +117,11 @@ def _launch(ctx: click.Context, input: str, output: str | None, nproc: int) -> N
 
 def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None:
     from maskkit.format import Mask, Weights, load
+    from maskkit.initial import initial_model
     from maskkit.training import distributed, parse_duration, train_artifact
     from maskkit.training.options import parse_durations
     from maskkit_cli.data_options import load_data
+    from maskkit_cli.options import trust
     from maskkit_cli.streams import Output, read_input
     from maskkit_cli.training_options import (
         ProgressBar,
@@ -139,12 +141,23 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
         name = os.environ.get("MASKKIT_INPUT_NAME", name) if info.distributed else name
     data, name = distributed.broadcast_object((data, name))
     artifact = load(data, kind=("mask", "weights"), name=name)
+    trusted = trust(bool(params["trust_code"]), params["dataset"])
+    # The cheap checks of the inputs (model, fingerprint, initial weights) before the data.
+    initial_model(
+        artifact,
+        weights=params["weights"],
+        source=name,
+        weights_dirs=params["weights_dir"],
+        trust_code=trusted,
+    )
     dataset = load_data(
-        artifact.model,
+        artifact,
         params["dataset"],
         params["data_dir"],
         params["data_seed"],
         params["data_option"],
+        trust_code=trusted,
+        source=name,
     )
     options = make_options(artifact.model, dataset, params)
     if main and params["start_step"] is None and isinstance(artifact, (Mask, Weights)):
@@ -187,6 +200,7 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
             source=name,
             weights=params["weights"],
             weights_dirs=params["weights_dir"],
+            trust_code=trusted,
             start_step=params["start_step"],
             save_at=save_at,
             on_save=on_save if save_at else None,

@@ -1,4 +1,9 @@
-"""Finding and calling the user's own code named ``package.module:callable`` (models, datasets)."""
+"""Finding and calling the user's own code named ``package.module:callable`` (models, datasets).
+
+A name the caller passes (``--model``, ``--dataset``, a Python argument) is the caller's choice.
+A name read from a file is not: it is imported only when the caller trusts it, with
+:func:`require_trusted` as the one gate every such name passes (spec/format-v1.md §6.1).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,41 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
-from maskkit.errors import MaskkitError, OptionError, UserCodeError
+from maskkit.errors import MaskkitError, OptionError, UntrustedCodeError, UserCodeError
+
+#: ``True`` trusts every name a file gives; a collection trusts those names only.
+Trust = bool | Collection[str]
+
+
+def is_user_code(name: str | None) -> bool:
+    """True for a ``package.module:callable`` name (registry names never contain a colon)."""
+    return name is not None and ":" in name
+
+
+def require_trusted(name: str | None, what: str, trust: Trust, *, source: str) -> None:
+    """Refuse a ``package.module:callable`` that ``source`` (a file) names, unless trusted.
+
+    Registry names pass: they run only maskkit's own code. ``what`` is "user model" or
+    "user dataset"; the message says how to trust the name.
+    """
+    if not is_user_code(name):
+        return
+    if trust is True or (not isinstance(trust, bool) and name in trust):
+        return
+    # train, eval and imp take no --model, so only a dataset can be named again.
+    again = "the same --dataset, or " if what == "user dataset" else ""
+    found = f"{source}: names the {what} {name!r}, code that maskkit would import and run"
+    error = UntrustedCodeError(
+        f"{found}; it runs only when you name it: pass trust_code=True (or a collection "
+        "holding the name) if you trust this file"
+    )
+    error.cli_message = (  # type: ignore[attr-defined]
+        f"{found}; it runs only when you name it: give {again}--trust-code if you trust this file"
+    )
+    raise error
 
 
 def resolve_callable(name: str, what: str) -> Callable[..., Any]:

@@ -1,15 +1,25 @@
-"""The link between an artifact and a model: binding a model, and rebuilding it from a binding."""
+"""The link between an artifact and a model: binding a model, rebuilding it from a binding, and
+the dataset that fits it.
+
+Names read from a file (the binding's model, a recorded dataset) pass the trust gate of
+:mod:`maskkit._user_code` before anything is imported; names the caller gives are the caller's.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from maskkit.errors import DataError, ModelMismatchError
+from maskkit._user_code import Trust, require_trusted
+from maskkit.errors import DataError, ModelMismatchError, OptionError
 from maskkit.format.metadata import ModelBinding, fingerprint
 
 if TYPE_CHECKING:
     import torch
+
+    from maskkit.data.types import Dataset
+    from maskkit.format import Artifact, Weights
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -22,20 +32,33 @@ def bind(name: str, args: Mapping[str, Any], model: torch.nn.Module) -> ModelBin
     return ModelBinding(name=name, args=dict(args), fingerprint=model_fingerprint(model))
 
 
-def build_bound_model(binding: ModelBinding, *, seed: int, source: str) -> torch.nn.Module:
-    """Rebuild the model an artifact is bound to, initialised with ``seed``.
-
-    Refuses an artifact whose model is unknown, and a rebuilt model whose parameter names or
-    shapes differ from the recorded fingerprint (a different maskkit or user-model version).
-    """
-    from maskkit.models import build_model
-
+def _require_known(binding: ModelBinding, source: str) -> str:
     if binding.name is None:
         raise ModelMismatchError(
             f"{source}: the model is unknown (the mask was imported without one); "
             "rebind it with 'maskkit convert --model NAME'"
         )
-    model = build_model(binding.name, binding.args, seed=seed)
+    return binding.name
+
+
+def build_bound_model(
+    binding: ModelBinding, *, seed: int, source: str, trust_code: Trust = False
+) -> torch.nn.Module:
+    """Rebuild the model an artifact is bound to, initialised with ``seed``.
+
+    Refuses an artifact whose model is unknown, a ``package.module:callable`` model that
+    ``trust_code`` does not trust (True, or a collection holding the name), and a rebuilt model
+    whose parameter names or shapes differ from the recorded fingerprint (a different maskkit
+    or user-model version).
+    """
+    from maskkit.models import build_model
+
+    name = _require_known(binding, source)
+    require_trusted(name, "user model", trust_code, source=source)
+    try:
+        model = build_model(name, binding.args, seed=seed)
+    except OptionError as exc:  # the file's record, not the command line: bad data (exit 1)
+        raise ModelMismatchError(f"{source}: {exc}") from exc
     check_fingerprint(binding, model, source=source)
     return model
 
@@ -55,13 +78,27 @@ def new_model(
     num_classes: int | None = None,
     input_shape: tuple[int, ...] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    dataset: Dataset | None = None,
 ) -> tuple[torch.nn.Module, ModelBinding]:
-    """Build a registry (or ``package.module:callable``) model and the binding that records it."""
+    """Build a registry (or ``package.module:callable``) model and the binding that records it.
+
+    ``dataset`` fixes the class count and input shape that are not given explicitly (and must
+    agree with those that are).
+    """
     from maskkit.models import build_model, model_args
 
-    args = model_args(name, num_classes=num_classes, input_shape=input_shape, overrides=overrides)
+    rest = overrides or {}
+    if dataset is not None:
+        if num_classes is None and rest.get("num_classes") is None:
+            num_classes = dataset.num_classes
+        if input_shape is None and rest.get("input_shape") is None:
+            input_shape = tuple(dataset.input_shape)
+    args = model_args(name, num_classes=num_classes, input_shape=input_shape, overrides=rest)
     model = build_model(name, args, seed=seed)
-    return model, bind(name, args, model)
+    binding = bind(name, args, model)
+    if dataset is not None:
+        check_dataset(binding, dataset)
+    return model, binding
 
 
 def check_dataset(binding: ModelBinding, dataset: Any) -> None:
@@ -78,3 +115,198 @@ def check_dataset(binding: ModelBinding, dataset: Any) -> None:
             f"dataset {dataset.name} has {dataset.num_classes} classes, "
             f"model {binding.name} has {classes} outputs"
         )
+
+
+def check_model_choice(
+    binding: ModelBinding,
+    model: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    source: str,
+) -> None:
+    """ModelMismatchError unless the artifact is bound to ``model`` with the arguments given."""
+    from maskkit.models import model_args
+
+    if binding.name != model:
+        raise ModelMismatchError(f"{source}: holds weights of model {binding.name}, not {model}")
+    given = set(overrides or {})
+    given |= {"num_classes"} if num_classes is not None else set()
+    given |= {"input_shape"} if input_shape is not None else set()
+    if not given:
+        return
+    asked = model_args(model, num_classes=num_classes, input_shape=input_shape, overrides=overrides)
+    differ = sorted(k for k in given if asked.get(k) != binding.args.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={binding.args.get(k)!r}" for k in differ)
+        raise ModelMismatchError(
+            f"{source}: its model {model} was built with {shown}, not as the options say"
+        )
+
+
+def weights_input(
+    data: bytes,
+    name: str,
+    *,
+    model: str | None = None,
+    model_args: Mapping[str, Any] | None = None,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    dataset: Dataset | None = None,
+) -> Weights:
+    """The weights in an input file: a maskkit weights artifact (checked against ``model`` when
+    given), or a plain safetensors state_dict of ``model`` (built here, shaped by ``dataset``).
+    """
+    from maskkit.format import load
+    from maskkit.initial import is_maskkit_artifact, weights_from_plain
+    from maskkit.models import prunable_names
+
+    if is_maskkit_artifact(data, name=name):
+        weights = load(data, kind="weights", name=name)
+        if model is not None:
+            check_model_choice(
+                weights.model,
+                model,
+                num_classes=num_classes,
+                input_shape=input_shape,
+                overrides=model_args,
+                source=name,
+            )
+        return weights
+    if model is None:
+        raise OptionError(
+            f"{name}: a plain safetensors file without maskkit metadata: give --model to say "
+            "which model's state_dict it is"
+        )
+    net, binding = new_model(
+        model,
+        seed=0,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        overrides=model_args,
+        dataset=dataset,
+    )
+    return weights_from_plain(
+        data, name=name, model=net, binding=binding, prunable=prunable_names(net)
+    )
+
+
+# -- the dataset that fits a model -------------------------------------------------------------
+def dataset_for_model(
+    model: str,
+    dataset: str | None = None,
+    *,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    model_args: Mapping[str, Any] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """The dataset a model about to be built is for: ``dataset``, else the model's own.
+
+    Data read from files fixes the model's classes and input shape (build the model with
+    ``new_model(..., dataset=)`` afterwards); generated data (synthetic) takes them from the
+    explicit values, else from the model's defaults, else its own defaults.
+    """
+    from maskkit.data import load_dataset
+    from maskkit.data.registry import canonical_name
+    from maskkit.models import default_dataset, shape_defaults
+
+    name = dataset or default_dataset(model)
+    if name is None:
+        raise OptionError(f"model {model} has no default dataset: give a dataset (--dataset)")
+    if ":" not in name and canonical_name(name) == "synthetic":
+        rest = {k: v for k, v in (model_args or {}).items() if v is not None}
+        if num_classes is not None:
+            rest["num_classes"] = num_classes
+        if input_shape is not None:
+            rest["input_shape"] = list(input_shape)
+        classes, shape = shape_defaults(model, rest)
+        num_classes = classes if num_classes is None else num_classes
+        input_shape = tuple(shape) if input_shape is None and shape else input_shape
+    return load_dataset(
+        name,
+        data_dir=data_dir,
+        seed=seed,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        options=options,
+    )
+
+
+def recorded_dataset(artifact: Artifact) -> dict[str, Any] | None:
+    """The dataset an artifact was made with: the one its weights were trained on, else the
+    latest stage of its provenance that names one (``score`` with data, ``train``, ``init``).
+
+    A dict with at least ``name`` (and the split sizes when training recorded them), or None.
+    """
+    trained = getattr(artifact, "training", None) or {}
+    recorded = trained.get("dataset") if isinstance(trained, Mapping) else None
+    if isinstance(recorded, Mapping) and isinstance(recorded.get("name"), str):
+        return dict(recorded)
+    for stage in reversed(artifact.provenance):
+        name = stage.options.get("dataset")
+        if isinstance(name, str):
+            return {"name": name}
+    return None
+
+
+def _recorded_options(name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that regenerate a generated dataset as it was (synthetic: its sizes)."""
+    from maskkit.data.registry import canonical_name
+
+    if ":" in name or canonical_name(name) != "synthetic":
+        return {}
+    return {
+        key: recorded[key]
+        for key in ("train_size", "test_size")
+        if isinstance(recorded.get(key), int) and not isinstance(recorded.get(key), bool)
+    }
+
+
+def dataset_for_artifact(
+    artifact: Artifact,
+    dataset: str | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+    trust_code: Trust = False,
+    source: str,
+) -> Dataset:
+    """The dataset for an artifact's bound model, checked to fit it.
+
+    ``dataset`` (the caller's choice), else the one the artifact was made with
+    (:func:`recorded_dataset`, regenerated at its recorded size unless ``options`` are given;
+    a ``package.module:callable`` only when ``trust_code`` trusts it), else the model's own.
+    """
+    from maskkit.data import load_dataset
+    from maskkit.models import default_dataset
+
+    binding = artifact.model
+    model = _require_known(binding, source)
+    opts = dict(options or {})
+    name = dataset
+    if name is None:
+        recorded = recorded_dataset(artifact)
+        if recorded is not None:
+            name = recorded["name"]
+            require_trusted(name, "user dataset", trust_code, source=source)
+            opts = opts or _recorded_options(name, recorded)
+    if name is None:
+        name = default_dataset(model)
+    if name is None:
+        raise OptionError(f"model {model} has no default dataset: give a dataset (--dataset)")
+    shape = binding.args.get("input_shape")
+    data = load_dataset(
+        name,
+        data_dir=data_dir,
+        seed=seed,
+        input_shape=tuple(shape) if shape else None,
+        num_classes=binding.args.get("num_classes"),
+        options=opts,
+    )
+    check_dataset(binding, data)
+    return data

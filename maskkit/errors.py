@@ -51,6 +51,10 @@ class TrainingError(MaskkitError):
     """Training cannot go on: NaN loss, or a checkpoint folder that belongs to another run."""
 
 
+class UntrustedCodeError(MaskkitError):
+    """A file names a ``package.module:callable`` that the user has not chosen to run."""
+
+
 class UserCodeError(MaskkitError):
     """The user's own model or dataset code raised; the message names the user's file and line.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from maskkit.errors import FormatError, KindError, ModelMismatchError
@@ -107,6 +107,7 @@ def initial_model(
     weights: str | os.PathLike[str] | None = None,
     source: str,
     weights_dirs: Sequence[str | os.PathLike[str]] = (),
+    trust_code: bool | Collection[str] = False,
 ) -> tuple[torch.nn.Module, dict[str, torch.Tensor] | None]:
     """The bound model with the weights training starts from, and the masks to train under.
 
@@ -116,20 +117,21 @@ def initial_model(
     For a weights artifact: the model holding those weights, and no masks (dense training).
     ``source`` is the artifact's path (a relative init path resolves against its folder) or a
     name such as ``<stdin>``; ``weights_dirs`` are further folders to look for the init file in.
+    A ``package.module:callable`` model is built only when ``trust_code`` trusts it.
 
     >>> model, masks = initial_model(load("m.safetensors"), source="m.safetensors")  # doctest: +SKIP
     """
     from maskkit.binding import build_bound_model
 
     if isinstance(artifact, Weights):
-        model = build_bound_model(artifact.model, seed=0, source=source)
+        model = build_bound_model(artifact.model, seed=0, source=source, trust_code=trust_code)
         load_strict(model, artifact.tensor_views(), source=source)
         return model, None
     if not isinstance(artifact, Mask):
         raise KindError(f"{source}: is a {artifact.kind} artifact, expected mask or weights")
     init = artifact.init
     seed = init.seed if init is not None and init.seed is not None else 0
-    model = build_bound_model(artifact.model, seed=seed, source=source)
+    model = build_bound_model(artifact.model, seed=seed, source=source, trust_code=trust_code)
     if weights is not None:
         load_strict(
             model, read_weights(weights, binding=artifact.model), source=os.fspath(weights)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from maskkit._checks import check_seed
+from maskkit._user_code import Trust
 from maskkit._version import __version__
 from maskkit.errors import MaskkitWarning, ModelMismatchError, OptionError
 from maskkit.format import Artifact, InitRef, Mask, ModelBinding, Scores, StageRecord, Weights
@@ -52,8 +53,13 @@ def init_weights(
     num_classes: int | None = None,
     input_shape: tuple[int, ...] | None = None,
     model_args: Mapping[str, Any] | None = None,
+    dataset: Dataset | None = None,
 ) -> Weights:
     """The initialised weights of a registry (or ``package.module:callable``) model.
+
+    ``dataset`` fixes the class count and input shape not given (see
+    :func:`maskkit.binding.dataset_for_model`) and is recorded, so that later stages default
+    to it.
 
     >>> init_weights("lenet300", seed=0).numel                                # doctest: +SKIP
     266200
@@ -63,14 +69,22 @@ def init_weights(
 
     seed = check_seed(seed)
     net, binding = new_model(
-        model, seed=seed, num_classes=num_classes, input_shape=input_shape, overrides=model_args
+        model,
+        seed=seed,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        overrides=model_args,
+        dataset=dataset,
     )
+    described: dict[str, Any] = {"model": model, "args": dict(binding.args)}
+    if dataset is not None:
+        described["dataset"] = dataset.name
     return Weights(
         net.state_dict(),
         prunable=prunable_names(net),
         model=binding,
         init=InitRef(seed=seed),
-        provenance=[record("init", {"model": model, "args": dict(binding.args)}, seed=seed)],
+        provenance=[record("init", described, seed=seed)],
     )
 
 
@@ -85,6 +99,8 @@ def score(
     data_seed: int = 0,
     mask: Mask | None = None,
     seed: int = 0,
+    trust_code: Trust = False,
+    source: str = "the weights",
     progress: Callable[[int, int], Any] | None = None,
 ) -> Scores:
     """Scores (higher = keep) of every prunable weight by ``method``.
@@ -93,7 +109,9 @@ def score(
     but ``train`` cannot rebuild it). SNIP and GraSP score on ``samples_per_class`` examples of
     every class of ``dataset``'s training split, chosen with ``data_seed``. SynFlow needs
     ``options={"sparsity": S}`` (its iterative target); its input shape comes from the model.
-    Weights pruned by ``mask`` score -inf, so no later stage can keep them.
+    Weights pruned by ``mask`` score -inf, so no later stage can keep them. A weights artifact
+    bound to a ``package.module:callable`` model is rebuilt only when ``trust_code`` trusts it
+    (True, or a collection of names); ``source`` names the weights in messages.
     ``progress(done, total)`` hears of long methods' progress (SynFlow's rounds), and its
     ``close()``, if any, is called when scoring ends.
 
@@ -102,7 +120,7 @@ def score(
     from maskkit.pruners import compute_scores, get_method
 
     if isinstance(weights, Weights):
-        model = _model_holding(weights)
+        model = _model_holding(weights, trust_code, source)
     else:
         model, weights = weights, _unbound_weights(weights)
     m = get_method(method)
@@ -159,13 +177,13 @@ def _unbound_weights(model: torch.nn.Module) -> Weights:
     return Weights(model.state_dict(), prunable=prunable_names(model), model=binding)
 
 
-def _model_holding(weights: Weights) -> torch.nn.Module:
+def _model_holding(weights: Weights, trust_code: Trust, source: str) -> torch.nn.Module:
     """The bound model with ``weights`` loaded."""
     from maskkit.binding import build_bound_model
     from maskkit.initial import load_strict
 
-    model = build_bound_model(weights.model, seed=0, source="the weights")
-    load_strict(model, weights.tensor_views(), source="the weights")  # (load_state_dict copies)
+    model = build_bound_model(weights.model, seed=0, source=source, trust_code=trust_code)
+    load_strict(model, weights.tensor_views(), source=source)  # (load_state_dict copies)
     return model
 
 
@@ -280,6 +298,7 @@ def rewind(
     to: str | os.PathLike[str],
     *,
     relative_to: str | os.PathLike[str] | None = None,
+    trust_code: Trust = False,
 ) -> Mask:
     """The same mask, whose training starts from the weights file ``to`` (named by its SHA-256).
 
@@ -296,7 +315,8 @@ def rewind(
     path = os.fspath(to)
     data = read_regular_safetensors(path, follow_symlinks=True)
     state = state_from_bytes(data, name=path, binding=mask.model)
-    load_strict(build_bound_model(mask.model, seed=0, source=path), state, source=path)
+    model = build_bound_model(mask.model, seed=0, source="the mask", trust_code=trust_code)
+    load_strict(model, state, source=path)
     digest = sha256_hex(data)
     recorded = _recorded_path(path, relative_to)
     return mask.derive(

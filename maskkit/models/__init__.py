@@ -101,6 +101,25 @@ def default_dataset(name: str) -> str | None:
     return None if user.is_user_model(name) else _FAMILIES[_get(name).family].dataset
 
 
+def shape_defaults(
+    name: str, overrides: Mapping[str, Any] | None = None
+) -> tuple[int | None, list[int] | None]:
+    """The class count and input shape ``name`` takes when no dataset says otherwise.
+
+    None for what a user model leaves open (no signature default, no override).
+    """
+    rest = dict(overrides or {})
+    if user.is_user_model(name):
+        classes, shape = user.shape_defaults(name)
+        if rest.get("num_classes") is not None:
+            classes = _args.positive_int("num_classes", rest["num_classes"])
+        if rest.get("input_shape") is not None:
+            shape = _args.int_list("input_shape", rest["input_shape"])
+        return classes, shape
+    args = model_args(name, overrides=rest)
+    return args["num_classes"], args["input_shape"]
+
+
 def _merge(key: str, given: Any, override: Any) -> Any:
     if given is not None and override is not None and given != override:
         raise OptionError(f"model argument {key}={override!r} contradicts {key}={given!r}")
@@ -125,10 +144,11 @@ def model_args(
     rest = dict(overrides or {})
     shape_override = rest.pop("input_shape", None)
     classes = _merge("num_classes", num_classes, rest.pop("num_classes", None))
+    rank = None if user.is_user_model(name) else 3  # user models take inputs of any rank
     shape = _merge(
         "input_shape",
-        None if input_shape is None else _args.int_list("input_shape", input_shape, 3),
-        None if shape_override is None else _args.int_list("input_shape", shape_override, 3),
+        None if input_shape is None else _args.int_list("input_shape", input_shape, rank),
+        None if shape_override is None else _args.int_list("input_shape", shape_override, rank),
     )
     if classes is not None:
         classes = _args.positive_int("num_classes", classes)

@@ -11,7 +11,7 @@ content hash, the options, the dataset, the steps and the final metrics.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -81,6 +81,7 @@ def train_artifact(
     progress: Progress | None = None,
     run_id: str = "",
     weights_dirs: Sequence[str | os.PathLike[str]] = (),
+    trust_code: bool | Collection[str] = False,
 ) -> tuple[Weights, TrainResult]:
     """Train the model ``artifact`` is bound to under its mask; the trained weights and the run.
 
@@ -88,6 +89,7 @@ def train_artifact(
     also in the ``weights_dirs`` folders); ``start_step`` None continues from the
     step the starting weights record (see :func:`recorded_step`), 0 trains from scratch.
     ``on_save(step, weights)`` receives a weights artifact for every ``save_at`` step (rank 0).
+    A ``package.module:callable`` model is built only when ``trust_code`` trusts it.
 
     >>> mask = load("m.safetensors", kind="mask")                              # doctest: +SKIP
     >>> trained, run = train_artifact(mask, load_dataset("mnist"),
@@ -104,7 +106,7 @@ def train_artifact(
     if weights is not None and isinstance(artifact, Weights):
         raise OptionError(f"{source}: is a weights artifact; --weights goes with a mask")
     model, masks = initial_model(
-        artifact, weights=weights, source=source, weights_dirs=weights_dirs
+        artifact, weights=weights, source=source, weights_dirs=weights_dirs, trust_code=trust_code
     )
     check_dataset(artifact.model, dataset)
     start = start_step
