@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -174,12 +174,14 @@ def iterative_magnitude_pruning(
     progress: Callable[[int], Progress | None] | None = None,
     on_round: Callable[[ImpRound], None] | None = None,
     weights_dirs: Sequence[str | os.PathLike[str]] = (),
+    trust_code: bool | Collection[str] = False,
 ) -> list[ImpRound]:
     """Run IMP, writing every round's mask and trained weights into ``out_dir``.
 
     ``progress(round)`` may return a progress callback for that round's training;
     ``on_round`` is called after each round. With ``checkpoint_dir``, round r checkpoints into
-    ``checkpoint_dir/round{r}`` so a rerun resumes the round it was in.
+    ``checkpoint_dir/round{r}`` so a rerun resumes the round it was in. ``trust_code`` as for
+    :func:`~maskkit.training.stage.train_artifact`.
 
     >>> rows = iterative_magnitude_pruning(init_weights("lenet300"), load_dataset("mnist"),
     ...     default_options("lenet", "mnist"), rounds=5, rate=0.2, rewind_step=0,
@@ -264,6 +266,7 @@ def iterative_magnitude_pruning(
                 source=source,
                 weights=weights,
                 weights_dirs=weights_dirs,
+                trust_code=trust_code,
                 start_step=0,
                 save_at=[rewind_step],
                 on_save=save_rewind,
@@ -284,11 +287,12 @@ def iterative_magnitude_pruning(
 
         for r in range(len(rows), rounds + 1):
             _, sparsity = round_target(r, rate, start_kept, numel)
-            scores = stages.score(trained, "magnitude", mask=current)
+            scores = stages.score(trained, "magnitude", mask=current, trust_code=trust_code)
             current = stages.rewind(
                 stages.make_mask(scores, sparsity),
                 rewind_path,
                 relative_to=out,
+                trust_code=trust_code,
             )
             mask_name = f"round{r}_mask.safetensors"
             save(mask_name, current)
@@ -297,6 +301,7 @@ def iterative_magnitude_pruning(
                 dataset,
                 options,
                 source=os.fspath(out / mask_name),
+                trust_code=trust_code,
                 checkpoint_dir=checkpoints(r),
                 checkpoint_every=checkpoint_every,
                 progress=progress(r) if progress else None,
