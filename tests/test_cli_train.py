@@ -194,9 +194,7 @@ def test_unwritable_save_dir_fails_before_any_data_is_read(tmp_path, mask_file, 
 
     monkeypatch.setattr(os, "access", access)
     monkeypatch.setattr("maskkit_cli.data_options.load_data", no_data)
-    result = invoke(
-        ["train", str(mask_file), *FAST, "--save-at", "3", "--save-dir", str(folder)]
-    )
+    result = invoke(["train", str(mask_file), *FAST, "--save-at", "3", "--save-dir", str(folder)])
     one_line_error(result, "--save-dir", str(folder), "not writable")
     assert list(folder.iterdir()) == []
 
