@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +221,58 @@ def test_cifar_shape_checks_need_no_files():
         load_dataset("cifar100", num_classes=10)
     with pytest.raises(DataError, match=r"cifar10 inputs have shape \[3, 32, 32\]"):
         load_dataset("cifar10", input_shape=(1, 28, 28))
+
+
+def _nested_labels(width: int = 10, depth: int = 8) -> list:
+    """width**depth labels from a few hundred bytes: each level repeats one shared list."""
+    level: list = [0] * width
+    for _ in range(depth):
+        level = [level] * width
+    return level
+
+
+def test_a_pickle_bomb_is_refused_quickly_in_one_line(tmp_path, trust_files):
+    fake_cifar10(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    bomb = pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": _nested_labels()}, protocol=2)
+    assert len(bomb) < 4000  # 10**9 labels if expanded
+    (folder / "data_batch_1").write_bytes(bomb)
+    trust_files(folder)
+    start = time.monotonic()
+    with pytest.raises(DataError, match="data_batch_1: 'labels' is not a list of integers") as err:
+        load_dataset("cifar10", data_dir=tmp_path, options={"verify_md5": "false"})
+    assert time.monotonic() - start < 2 and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        b"cnumpy\nndarray\n((I10000000000\nttR.",  # ndarray((10**10,)) called directly
+        b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I10000000000\ntS'b'\ntR.",
+        b"cnumpy\ndtype\n(S'V1000000000'\nI0\nI1\ntR.",  # a dtype of 1 GB per element
+        b"cnumpy\ndtype\n(S'O'\nI0\nI1\ntR.",  # object arrays run arbitrary reconstruction
+    ],
+    ids=["ndarray-call", "reconstruct-shape", "huge-dtype", "object-dtype"],
+)
+def test_the_unpickler_refuses_to_allocate_what_the_pickle_announces(bomb):
+    with pytest.raises(pickle.UnpicklingError):
+        loads_numpy_only(bomb)
+
+
+def test_the_memo_and_the_work_are_bounded():
+    import struct
+
+    # The C unpickler sizes its memo by the largest index: 2**31 entries from 7 bytes.
+    assert loads_numpy_only(b"\x80\x04N" + b"r" + struct.pack("<I", 2**31) + b".") is None
+    flood = b"\x80\x02" + b"]0" * 100_000 + b"N."  # 100,000 empty lists made and dropped
+    with pytest.raises(pickle.UnpicklingError, match="more opcodes"):
+        loads_numpy_only(flood, max_ops=1000)
+
+
+def test_an_oversized_batch_is_refused_before_it_is_read(tmp_path, trust_files):
+    fake_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "test_batch"
+    with path.open("r+b") as f:
+        f.truncate(cifar.max_batch_bytes(cifar.CIFAR10, "test_batch") + 1)  # sparse: no disk used
+    with pytest.raises(DataError, match="more than a CIFAR batch of 10,000 images can hold"):
+        cifar.read_batch(path, cifar.CIFAR10, verify_md5=False)

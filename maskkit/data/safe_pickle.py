@@ -41,6 +41,9 @@ class _NdarrayClass:
     The real class would let ``REDUCE``/``NEWOBJ`` allocate an array of any announced shape.
     """
 
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise pickle.UnpicklingError("refusing to call numpy.ndarray (it allocates any shape)")
+
 
 _NDARRAY = _NdarrayClass()
 

@@ -22,6 +22,8 @@ Source = str | os.PathLike[str] | bytes | bytearray | memoryview
 # Pipes are read in pieces of this size, so a header that announces more data than will ever
 # arrive costs only the bytes that do.
 _CHUNK = 1 << 24
+# Data of another format (for convert) has no header to bound it: a pipe gives at most this.
+_MAX_FOREIGN_PIPE = 1 << 30
 
 
 @contextlib.contextmanager
@@ -79,7 +81,10 @@ def read_fileobj(f: BinaryIO, *, name: str, artifact: bool = True) -> bytes:
         return _read_stream(f, name, prefix)
     if not stat.S_ISFIFO(mode):
         raise FormatError(f"{name}: is a {_kind_name(mode)}, not a file")
-    return prefix + f.read()
+    rest = _read_exact(f, _MAX_FOREIGN_PIPE)
+    if len(rest) == _MAX_FOREIGN_PIPE and f.read(1):
+        raise FormatError(f"{name}: more than 1 GiB from a pipe, and not a safetensors file")
+    return prefix + rest
 
 
 def _starts_like_safetensors(prefix: bytes) -> bool:
