@@ -25,9 +25,9 @@ def dataset_options(f: Callable) -> Callable:
     f = click.option(
         "--data-seed",
         type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Seed of generated datasets (synthetic); files are read as they are.",
+        default=None,
+        help="Seed of generated datasets (synthetic; default: the input's recorded one, else 0); "
+        "files are read as they are.",
     )(f)
     f = click.option(
         "--data-option",
@@ -52,7 +52,7 @@ def load_data(
     artifact: Artifact,
     name: str | None,
     data_dir: str | None,
-    data_seed: int,
+    data_seed: int | None,
     data_option: tuple[str, ...],
     *,
     trust_code: bool | Collection[str] = False,
@@ -76,7 +76,7 @@ def load_model_data(
     model: str,
     name: str | None,
     data_dir: str | None,
-    data_seed: int,
+    data_seed: int | None,
     data_option: tuple[str, ...],
     *,
     num_classes: int | None = None,

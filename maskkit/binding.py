@@ -201,7 +201,7 @@ def dataset_for_model(
     input_shape: tuple[int, ...] | None = None,
     model_args: Mapping[str, Any] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """The dataset a model about to be built is for: ``dataset``, else the model's own.
@@ -211,13 +211,12 @@ def dataset_for_model(
     explicit values, else from the model's defaults, else its own defaults.
     """
     from maskkit.data import load_dataset
-    from maskkit.data.registry import canonical_name
     from maskkit.models import default_dataset, shape_defaults
 
     name = dataset or default_dataset(model)
     if name is None:
         raise OptionError(f"model {model} has no default dataset: give a dataset (--dataset)")
-    if ":" not in name and canonical_name(name) == "synthetic":
+    if _generated(name):
         rest = {k: v for k, v in (model_args or {}).items() if v is not None}
         if num_classes is not None:
             rest["num_classes"] = num_classes
@@ -229,7 +228,7 @@ def dataset_for_model(
     return load_dataset(
         name,
         data_dir=data_dir,
-        seed=seed,
+        seed=0 if seed is None else seed,
         input_shape=input_shape,
         num_classes=num_classes,
         options=options,
@@ -253,17 +252,19 @@ def recorded_dataset(artifact: Artifact) -> dict[str, Any] | None:
     return None
 
 
-def _recorded_options(name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """The options that regenerate a generated dataset as it was (synthetic: its sizes)."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _generated(name: str) -> bool:
     from maskkit.data.registry import canonical_name
 
-    if ":" in name or canonical_name(name) != "synthetic":
-        return {}
-    return {
-        key: recorded[key]
-        for key in ("train_size", "test_size")
-        if isinstance(recorded.get(key), int) and not isinstance(recorded.get(key), bool)
-    }
+    return ":" not in name and canonical_name(name) == "synthetic"
+
+
+def _recorded_options(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that regenerate a generated dataset as it was (synthetic: its sizes)."""
+    return {k: recorded[k] for k in ("train_size", "test_size") if _is_int(recorded.get(k))}
 
 
 def dataset_for_artifact(
@@ -271,7 +272,7 @@ def dataset_for_artifact(
     dataset: str | None = None,
     *,
     data_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     options: Mapping[str, Any] | None = None,
     trust_code: Trust = False,
     source: str,
@@ -279,8 +280,9 @@ def dataset_for_artifact(
     """The dataset for an artifact's bound model, checked to fit it.
 
     ``dataset`` (the caller's choice), else the one the artifact was made with
-    (:func:`recorded_dataset`, regenerated at its recorded size unless ``options`` are given;
-    a ``package.module:callable`` only when ``trust_code`` trusts it), else the model's own.
+    (:func:`recorded_dataset`; a ``package.module:callable`` only when ``trust_code`` trusts
+    it), else the model's own. A generated dataset that is the recorded one is drawn again as
+    recorded: its seed unless ``seed`` is given, its sizes unless ``options`` are.
     """
     from maskkit.data import load_dataset
     from maskkit.models import default_dataset
@@ -289,12 +291,14 @@ def dataset_for_artifact(
     model = _require_known(binding, source)
     opts = dict(options or {})
     name = dataset
-    if name is None:
-        recorded = recorded_dataset(artifact)
-        if recorded is not None:
-            name = recorded["name"]
-            require_trusted(name, "user dataset", trust_code, source=source)
-            opts = opts or _recorded_options(name, recorded)
+    recorded = recorded_dataset(artifact)
+    if name is None and recorded is not None:
+        name = recorded["name"]
+        require_trusted(name, "user dataset", trust_code, source=source)
+    if recorded is not None and name == recorded["name"] and _generated(name):
+        opts = opts or _recorded_options(recorded)
+        if seed is None and _is_int(recorded.get("seed")):
+            seed = recorded["seed"]
     if name is None:
         name = default_dataset(model)
     if name is None:
@@ -303,7 +307,7 @@ def dataset_for_artifact(
     data = load_dataset(
         name,
         data_dir=data_dir,
-        seed=seed,
+        seed=0 if seed is None else seed,
         input_shape=tuple(shape) if shape else None,
         num_classes=binding.args.get("num_classes"),
         options=opts,

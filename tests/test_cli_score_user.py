@@ -134,6 +134,36 @@ def test_eval_regenerates_synthetic_data_at_the_recorded_size(tmp_path):
     assert doc["accuracy"] == load(trained).training["metrics"]["test_accuracy"]
 
 
+def test_eval_draws_synthetic_data_again_with_the_recorded_seed(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    init = ["init", "--model", "lenet300", "--model-arg", "hidden=[8,4]", "--input-shape", "1,4,4",
+            "--num-classes", "3", "-o", str(weights)]  # fmt: skip
+    assert invoke(init).exit_code == 0
+    trained = tmp_path / "t.safetensors"
+    data = ["--dataset", "synthetic", "--data-seed", "7", "--data-option", "train_size=48",
+            "--data-option", "test_size=24"]  # fmt: skip
+    result = invoke(["train", *data, "--steps", "3", "--batch-size", "8", str(weights), "-o", str(trained)])
+    assert result.exit_code == 0, result.stderr
+    assert load(trained).training["dataset"]["seed"] == 7
+    # Independent check: the test split drawn with seed 7 and with seed 0 by the library.
+    from maskkit.data import load_dataset
+    from maskkit.initial import initial_model
+    from maskkit.training import evaluate
+
+    model, _ = initial_model(load(trained), source=str(trained))
+    sizes = {"train_size": 48, "test_size": 24}
+    seven, zero = (
+        evaluate(model, load_dataset("synthetic", seed=s, input_shape=(1, 4, 4), num_classes=3,
+                                     options=sizes).test, batch_size=24)
+        for s in (7, 0)
+    )  # fmt: skip
+    doc = json.loads(invoke(["eval", "--json", str(trained)]).stdout)
+    assert (doc["correct"], doc["loss"]) == (seven.correct, pytest.approx(seven.loss))
+    other = json.loads(invoke(["eval", "--json", "--data-seed", "0", str(trained)]).stdout)
+    assert (other["correct"], other["loss"]) == (zero.correct, pytest.approx(zero.loss))
+    assert other["loss"] != doc["loss"]
+
+
 def test_an_unbound_imported_mask_says_why_before_any_dataset_hint(tmp_path):
     from maskkit.format import Mask, ModelBinding
 

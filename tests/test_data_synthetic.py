@@ -42,6 +42,7 @@ def test_defaults():
         "train_size": 5000,
         "test_size": 1000,
         "augment": False,
+        "seed": 0,
     }
     # balanced classes, inputs roughly standardised
     assert torch.bincount(ds.train.y).tolist() == [500] * 10

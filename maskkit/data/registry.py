@@ -14,6 +14,7 @@ argument.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Mapping, Sequence
@@ -102,13 +103,15 @@ def load_dataset(
     module = importlib.import_module(f"maskkit.data.{module_name}")
     loader = getattr(module, function)
     if source is None:
-        return loader(
+        generated = loader(
             data_dir=data_dir,
             seed=seed,
             input_shape=input_shape,
             num_classes=num_classes,
             options=options,
         )
+        # The seed is part of what the data is: recorded, so it can be drawn again.
+        return dataclasses.replace(generated, seed=seed)
     # The files fix the data: the seed changes nothing.
     return loader(
         getattr(module, source),

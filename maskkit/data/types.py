@@ -52,6 +52,10 @@ class Dataset:
         default=False,
         metadata={"help": "train with random crop (pad 4) + horizontal flip (CIFAR)"},
     )
+    seed: int | None = field(
+        default=None,
+        metadata={"help": "the seed a generated dataset was drawn with (None: read from files)"},
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
@@ -73,4 +77,5 @@ class Dataset:
             "train_size": len(self.train),
             "test_size": len(self.test),
             "augment": self.augment,
+            **({} if self.seed is None else {"seed": self.seed}),
         }
