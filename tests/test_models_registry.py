@@ -242,3 +242,20 @@ def test_user_model_errors(user_pkg):
         model_args(f"{user_pkg}:missing", **shape)
     with pytest.raises(OptionError, match=re.escape("package.module:callable")):
         model_args(f"{user_pkg}:", **shape)
+
+
+def test_user_model_signature_defaults_and_any_rank(user_pkg):
+    from maskkit.models import shape_defaults
+
+    assert model_args(f"{user_pkg}:bare") == {}  # takes nothing, needs nothing
+    assert model_args(f"{user_pkg}:Holder.make") == {}
+    assert shape_defaults(f"{user_pkg}:full") == (None, None)
+    args = model_args(f"{user_pkg}:anything", num_classes=2, input_shape=(7,))
+    assert args == {"num_classes": 2, "input_shape": [7]}
+    assert build_model(f"{user_pkg}:anything", args, seed=0).weight.shape == (2, 7)
+    with pytest.raises(OptionError, match="needs num_classes and input_shape: give a dataset"):
+        model_args(f"{user_pkg}:anything")
+    # registry models keep their C,H,W inputs
+    with pytest.raises(OptionError, match="3 positive integers"):
+        model_args("lenet5", input_shape=(20,))
+    assert shape_defaults("resnet20") == (10, [3, 32, 32])
