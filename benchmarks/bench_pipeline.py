@@ -26,7 +26,7 @@ The artifact size of a stage is the larger of its input and output files: score 
 The pipeline output, the one-process output and a file-to-file run of the three stages must be
 byte-identical; the script says so, and exits 1 if they are not.
 
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_pipeline.py [--repeats 3]``. Children get
+Run: ``.venv/bin/python benchmarks/bench_pipeline.py [--repeats 3]``. Children get
 OMP_NUM_THREADS=1 unless it is set. The machine is shared: trust medians over several repeats.
 """
 
@@ -45,6 +45,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: import from the repo
 
 from benchmarks._common import command_time, maskkit_command
 

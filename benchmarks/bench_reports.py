@@ -6,15 +6,19 @@ i.e. the report commands must not import torch. Run: python benchmarks/bench_rep
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: import from the repo
 
 from benchmarks._common import command_time, maskkit_command, random_masks, resnet50_shapes
 from maskkit.format import Mask
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     shapes = resnet50_shapes()
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}

@@ -5,7 +5,7 @@ float64, takes absolute values, applies the mask and runs the full forward and b
 maskkit sets the float64 |w| copy up once and per round only re-masks, runs forward and backward
 and ranks. Both run in this process, alternating, and must give the same final mask.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_synflow.py [--rounds 100] [--sparsity 0.9]
+    .venv/bin/python benchmarks/bench_synflow.py [--rounds 100] [--sparsity 0.9]
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def cli(debug: bool) -> None:
 
 def main() -> None:
     warnings.showwarning = _show_warning
-    _return_freed_memory_early()
+    _return_freed_memory_early(sys.argv[1:])
     try:
         cli(prog_name="maskkit")
         code: Any = 0
@@ -173,16 +173,32 @@ def main() -> None:
     _exit_now(code)
 
 
-def _return_freed_memory_early() -> None:
-    """Give large freed buffers back to the OS at once (lower peak memory of each stage).
+#: Stages that hold one large artifact and compute little: returning the big buffers they free
+#: at once keeps their peak memory down at no cost in time. Not score, train, eval or imp: with
+#: the fixed threshold every tensor of 1 MiB or more is mmapped, page-faulted and unmapped at
+#: each use, which made training 1.5-2.6x slower (benchmarks/bench_cli.py measures both sides).
+ARTIFACT_STAGES = frozenset(
+    {"convert", "diff", "info", "init", "mask", "reinit", "rewind", "shuffle", "verify"}
+)
+
+
+def _return_freed_memory_early(argv: list[str]) -> None:
+    """Give large freed buffers back to the OS at once, for the stages in ARTIFACT_STAGES.
 
     glibc raises its mmap threshold after each large free, so the next large tensors would be
     carved from the heap and the freed ones never returned; a fixed 1 MiB threshold avoids it.
     """
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in ARTIFACT_STAGES:
+        set_mmap_threshold(1 << 20)
+
+
+def set_mmap_threshold(size: int) -> None:
+    """Fix glibc's M_MMAP_THRESHOLD (no-op elsewhere); benchmarks call it to compare."""
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        ctypes.CDLL("libc.so.6").mallopt(-3, size)  # M_MMAP_THRESHOLD
 
 
 def _exit_now(code: Any) -> None:
