@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from maskkit_cli.data_options import data_options, load_data, load_model_data
+from maskkit_cli.data_options import data_options
 from maskkit_cli.options import (
     SPARSITY,
     input_argument,
     method_options,
     model_options,
     output_option,
+    parse_pairs,
     trust,
 )
 from maskkit_cli.stage_io import run_stage
@@ -131,8 +132,6 @@ def score(
       maskkit score --method magnitude trained.safetensors > scores.safetensors
     """
     from maskkit import stages
-    from maskkit.binding import weights_input
-    from maskkit.initial import is_maskkit_artifact
     from maskkit.pruners import get_method
     from maskkit_cli.progress import stage_progress
     from maskkit_cli.streams import load_input, read_optional_input
@@ -156,48 +155,20 @@ def score(
         found = read_optional_input(input)
         if found is None and model is None:
             read_input(input)  # says why there is no input
-        data = None
-        if found is None or not is_maskkit_artifact(found[0], name=found[1]):
-            # A model built here: the dataset, when there is one, fixes its classes and shape.
-            if m.needs_data or dataset is not None:
-                data = load_model_data(
-                    model,
-                    dataset,
-                    data_dir,
-                    data_seed,
-                    data_option,
-                    num_classes=num_classes,
-                    input_shape=input_shape,
-                    model_arg=model_arg,
-                )
-        if found is None:
-            weights = stages.init_weights(
-                model,
-                seed=seed,
-                num_classes=num_classes,
-                input_shape=input_shape,
-                model_args=model_arg,
-                dataset=data,
-            )
-        else:
-            weights = weights_input(
-                *found,
-                model=model,
-                model_args=model_arg,
-                num_classes=num_classes,
-                input_shape=input_shape,
-                dataset=data,
-            )
-            if m.needs_data and data is None:
-                data = load_data(
-                    weights,
-                    dataset,
-                    data_dir,
-                    data_seed,
-                    data_option,
-                    trust_code=trusted,
-                    source=found[1],
-                )
+        weights, data = stages.weights_and_data(
+            found,
+            model=model,
+            seed=seed,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            model_args=model_arg,
+            dataset=dataset,
+            data_dir=data_dir,
+            data_seed=data_seed,
+            data_options=parse_pairs(data_option, "--data-option"),
+            needs_data=m.needs_data,
+            trust_code=trusted,
+        )
         current = load_input(current_mask, kind="mask") if current_mask is not None else None
         return stages.score(
             weights,

@@ -89,6 +89,66 @@ def init_weights(
 
 
 # -- score ---------------------------------------------------------------------------------------
+def weights_and_data(
+    found: tuple[bytes, str] | None,
+    *,
+    model: str | None = None,
+    seed: int = 0,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    model_args: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    data_seed: int | None = None,
+    data_options: Mapping[str, Any] | None = None,
+    needs_data: bool = False,
+    trust_code: Trust = False,
+) -> tuple[Weights, Dataset | None]:
+    """The weights a stage such as ``score`` works on, and its dataset.
+
+    ``found`` is the input file's ``(bytes, name)``: a weights artifact (checked against
+    ``model`` when given) or a plain safetensors state_dict of ``model``; None means a fresh
+    ``model`` initialised with ``seed``. The dataset is loaded when ``needs_data`` or when
+    ``dataset`` is named: for a model built here it comes first and fixes the model's classes
+    and input shape; for an artifact it defaults to the one the artifact was made with
+    (:func:`maskkit.binding.dataset_for_artifact`).
+    """
+    from maskkit.binding import dataset_for_artifact, dataset_for_model, weights_input
+    from maskkit.initial import is_maskkit_artifact
+
+    if found is None and model is None:
+        raise OptionError("no input and no model: give weights, or a model to initialise")
+    built_here = found is None or not is_maskkit_artifact(found[0], name=found[1])
+    data = None
+    if built_here and (needs_data or dataset is not None):
+        data = dataset_for_model(
+            model or "",
+            dataset,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            model_args=model_args,
+            data_dir=data_dir,
+            seed=data_seed,
+            options=data_options,
+        )
+    shape = {"num_classes": num_classes, "input_shape": input_shape}
+    if found is None:
+        weights = init_weights(model, seed=seed, model_args=model_args, dataset=data, **shape)
+        return weights, data
+    weights = weights_input(*found, model=model, model_args=model_args, dataset=data, **shape)
+    if needs_data and data is None:
+        data = dataset_for_artifact(
+            weights,
+            dataset,
+            data_dir=data_dir,
+            seed=data_seed,
+            options=data_options,
+            trust_code=trust_code,
+            source=found[1],
+        )
+    return weights, data
+
+
 def score(
     weights: Weights | torch.nn.Module,
     method: str,
