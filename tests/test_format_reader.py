@@ -193,3 +193,36 @@ def test_the_null_fingerprint_rule():
         parse_metadata(doc, source="x")
     with pytest.raises(ValueError, match="needs its fingerprint"):
         ModelBinding("lenet300", {}, None)
+
+
+def test_verify_reports_every_file_of_a_batch_with_a_hostile_one_among_them():
+    invalid = FIXTURES / "format" / "invalid"
+    files = [MASK, invalid / "deep_nesting_metadata.safetensors", invalid / "metadata_nan.safetensors", MASK]
+    result = invoke(["verify", *map(str, files)])
+    lines = result.stdout_bytes.decode().splitlines()
+    assert result.exit_code == 1 and len(lines) == 4
+    assert [line.split()[0] for line in lines] == ["ok", "FAIL", "FAIL", "ok"]
+
+
+def test_stdin_from_a_character_device_is_refused_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    zero = tmp_path / "zero"
+    try:
+        os.mknod(zero, stat.S_IFCHR | 0o600, os.makedev(1, 5))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    for command in (["info"], ["verify", "-"], ["convert", "--model", "lenet300"]):
+        with open(zero, "rb") as stdin:
+            done = subprocess.run(
+                [sys.executable, "-m", "maskkit", *command],
+                stdin=stdin,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=ROOT,
+            )
+        text = done.stdout + done.stderr
+        assert done.returncode == 1 and "<stdin>" in text, (command, text)
+        assert len(done.stderr.strip().splitlines()) <= 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import struct
 from pathlib import Path
@@ -31,7 +32,8 @@ BASES = {
     "scores": VALID / "scores.safetensors",
     "weights": VALID / "weights.safetensors",
 }
-MUTANTS_PER_BASE = 500  # 2,000 in all
+# 2,000 in all by default (about 5 s); MASKKIT_FUZZ_MUTANTS=5000 for a deeper run.
+MUTANTS_PER_BASE = int(os.environ.get("MASKKIT_FUZZ_MUTANTS", "500"))
 CLI_EVERY = 2  # every other mutant also goes through verify, info and diff (in-process)
 
 ODD_VALUES = [None, True, False, 0, -1, 1, 2**63, 2**64, 1.5, "", "x", "sha256:", [], {}, [1, 2], {"a": 1}]
@@ -215,14 +217,23 @@ def check_load(data: bytes, label: str) -> bool:
 
 
 def check_cli(path: Path, accepted: bool, other: Path, label: str) -> None:
-    for args in (["verify", str(path)], ["info", str(path)], ["info", "--json", str(path)], ["diff", str(path), str(other)]):
+    commands = (
+        ["verify", str(path)],
+        ["info", str(path)],
+        ["info", "--json", str(path)],
+        ["info", "--header-only", "--json", str(path)],
+        ["diff", str(path), str(other)],
+    )
+    for args in commands:
+        header_only = "--header-only" in args
         try:
             result = invoke(args)
         except Exception as exc:  # pragma: no cover
             pytest.fail(f"{label}: {' '.join(args[:2])}: {type(exc).__name__}: {exc}")
         err = result.stderr.strip().splitlines()
         if result.exit_code == 0 or (args[0] == "diff" and result.exit_code == 3):
-            assert accepted or args[0] == "diff", f"{label}: {args[0]} accepted a file load refuses"
+            if not header_only:  # --header-only does not check the tensors
+                assert accepted, f"{label}: {args} accepted what load refuses"
             if "--json" in args:
                 json.loads(result.stdout_bytes, parse_constant=_no_constant)
             continue
@@ -232,15 +243,17 @@ def check_cli(path: Path, accepted: bool, other: Path, label: str) -> None:
             assert len(lines) == 1 and lines[0].startswith("FAIL") and str(path) in lines[0], (label, lines)
         else:
             assert len(err) == 1 and err[0].startswith("maskkit: error:"), (label, args, err)
-            assert str(path) in err[0] or str(other) in err[0], (label, args, err)
-        assert not accepted or args[0] == "diff", f"{label}: {args[0]} refused a file load accepts"
+            # diff of a valid mutant may refuse the pair (other models), naming no one file.
+            if not (accepted and args[0] == "diff"):
+                assert str(path) in err[0], (label, args, err)
+        assert not accepted or args[0] == "diff", f"{label}: {args} refused a file load accepts"
 
 
 @pytest.mark.parametrize("base", list(BASES))
 def test_mutants_are_accepted_only_when_valid_and_refused_in_one_line(base, tmp_path):
     data = BASES[base].read_bytes()
     other = BASES["bool"]
-    rng = random.Random(f"maskkit-fuzz-{base}")
+    rng = random.Random(f"maskkit-fuzz-{base}-{MUTANTS_PER_BASE}")
     accepted = 0
     for i in range(MUTANTS_PER_BASE):
         mutant = mutate(data, rng)

@@ -26,6 +26,9 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # '[' and '{' -> 2, ']' and '}' -> 0: minus one gives the change of depth at each bracket.
 _DEPTH_STEP = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A lone surrogate can only come from a \uD800-\uDFFF escape or a surrogate in the text itself;
+# a text with neither (almost every header) needs no walk over its strings.
+_MAYBE_SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
 class _Refused(ValueError):
@@ -62,7 +65,7 @@ def loads(text: str, *, source: str, what: str) -> Any:
         raise FormatError(f"{source}: {what} {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise FormatError(f"{source}: {what} is not valid JSON ({_first_line(exc)})") from None
-    bad = _find_surrogate(value)
+    bad = _find_surrogate(value) if _MAYBE_SURROGATE.search(text) else None
     if bad is not None:
         raise FormatError(f"{source}: {what} holds a lone UTF-16 surrogate in {bad}")
     return value
@@ -106,11 +109,11 @@ def _find_surrogate(value: Any) -> str | None:
         item = stack.pop()
         if isinstance(item, str):
             if _SURROGATE.search(item):
-                return "a string"
+                return f"the string {_show(item)}"
         elif isinstance(item, dict):
             for key in item:
                 if _SURROGATE.search(key):
-                    return "a key"
+                    return f"the key {_show(key)}"
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
@@ -118,7 +121,8 @@ def _find_surrogate(value: Any) -> str | None:
 
 
 def _show(text: str) -> str:
-    return ascii(text)
+    shown = ascii(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _first_line(exc: BaseException) -> str:
