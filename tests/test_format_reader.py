@@ -226,3 +226,15 @@ def test_stdin_from_a_character_device_is_refused_at_once(tmp_path):
         text = done.stdout + done.stderr
         assert done.returncode == 1 and "<stdin>" in text, (command, text)
         assert len(done.stderr.strip().splitlines()) <= 1
+
+
+def test_a_writer_refuses_what_a_reader_would_refuse():
+    import numpy as np
+
+    with pytest.raises(FormatError, match="control character"):
+        Mask({"fc.weight\n": np.zeros(3, bool)}).to_bytes()
+    from maskkit.format.container import build_header
+
+    # (Through Mask.to_bytes the suite's schema check would refuse it first: the schema agrees.)
+    with pytest.raises(FormatError, match="9 dimensions, more than 8"):
+        build_header({}, [("w", "BOOL", (1,) * 9)])

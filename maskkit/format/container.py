@@ -165,12 +165,7 @@ def parse_header(header_bytes: bytes, *, data_size: int | None, source: str) -> 
 
 def _parse_entry(name: str, info: object, source: str) -> TensorEntry:
     where = f"{source}: tensor {name!r}"
-    if not name or "\0" in name:
-        raise FormatError(f"{source}: tensor names must be non-empty and free of NUL characters")
-    if _CONTROL.search(name):
-        # No model names a parameter with a newline or an escape; a file that does is forging
-        # terminal output, so it is refused rather than merely escaped when printed.
-        raise FormatError(f"{source}: tensor name {name!a} holds a control character")
+    _check_name(name, source)
     if not isinstance(info, dict):
         raise FormatError(f"{where}: entry is not an object")
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
@@ -189,6 +184,17 @@ def _parse_entry(name: str, info: object, source: str) -> TensorEntry:
             f"{shape} need {expected}"
         )
     return TensorEntry(name, dtype, tuple(shape), start, end)
+
+
+def _check_name(name: str, source: str) -> None:
+    if not name:
+        raise FormatError(f"{source}: tensor names must be non-empty")
+    if _CONTROL.search(name):
+        # No model names a parameter with a newline or an escape; a file that does is forging
+        # terminal output, so it is refused rather than merely escaped when printed.
+        raise FormatError(f"{source}: tensor name {name!a} holds a control character")
+    if strict_json.has_lone_surrogate(name):
+        raise FormatError(f"{source}: tensor name {name!a} holds a lone UTF-16 surrogate")
 
 
 def check_shape(shape: list[int] | tuple[int, ...], where: str) -> None:
@@ -241,6 +247,9 @@ def build_header(
     entries = []
     position = 0
     for name, dtype, shape in tensors:
+        # What a reader refuses is refused here too: a file is never written unreadable.
+        _check_name(name, "cannot write")
+        check_shape(list(shape), f"tensor {name!r}")
         end = position + math.prod(shape) * DTYPE_SIZES[dtype]
         entries.append(TensorEntry(name, dtype, tuple(shape), position, end))
         doc[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [position, end]}

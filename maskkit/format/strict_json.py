@@ -71,6 +71,11 @@ def loads(text: str, *, source: str, what: str) -> Any:
     return value
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a UTF-16 surrogate (Python strings keep only unpaired ones)."""
+    return _SURROGATE.search(text) is not None
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     doc = dict(pairs)
     if len(doc) != len(pairs):
