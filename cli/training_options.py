@@ -195,7 +195,9 @@ class ProgressBar:
     def note(self, message: str) -> None:
         """A log line that does not collide with the live bar."""
         if self.bar is not None and self.task is not None:
-            self.bar.console.print(f"maskkit: {message}", highlight=False, markup=False)
+            from maskkit_cli.printable import printable
+
+            self.bar.console.print(f"maskkit: {printable(message)}", highlight=False, markup=False)
         else:
             note(message)
 
@@ -251,8 +253,10 @@ def _rich_bar() -> Any:
 
 
 def note(message: str) -> None:
-    """A log line on stderr (never stdout)."""
-    click.echo(f"maskkit: {message}", err=True)
+    """A log line on stderr (never stdout), escaped: it may quote names from files."""
+    from maskkit_cli.printable import printable
+
+    click.echo(f"maskkit: {printable(message)}", err=True)
 
 
 def child_argv(ctx: click.Context, skip: set[str]) -> list[str]:
