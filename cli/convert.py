@@ -153,11 +153,13 @@ def convert(
             raise MaskkitError(f"{folder}: cannot write: {exc.strerror or exc}") from None
     source = mask.provenance[-1].options["from"]
     bound = mask.model.name or "unknown model"
-    click.echo(
+    from maskkit_cli.printable import printable
+
+    summary = (
         f"maskkit convert: {name} ({source}) -> {target}: {len(mask.layers)} tensors, "
-        f"{mask.kept:,}/{mask.numel:,} kept ({mask.density:.2%}), {bound}",
-        err=True,
+        f"{mask.kept:,}/{mask.numel:,} kept ({mask.density:.2%}), {bound}"
     )
+    click.echo(printable(summary), err=True)  # the model name comes from the file
 
 
 class _Blob:
