@@ -276,3 +276,15 @@ def test_an_oversized_batch_is_refused_before_it_is_read(tmp_path, trust_files):
         f.truncate(cifar.max_batch_bytes(cifar.CIFAR10, "test_batch") + 1)  # sparse: no disk used
     with pytest.raises(DataError, match="more than a CIFAR batch of 10,000 images can hold"):
         cifar.read_batch(path, cifar.CIFAR10, verify_md5=False)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_full_size_repickled_batch_is_within_the_size_limit(tmp_path, protocol):
+    # Protocol 2 stores bytes as latin-1 text in UTF-8: up to twice the pixels' size.
+    rng = np.random.default_rng(0)
+    images = rng.integers(128, 256, (10_000, 3, 32, 32), dtype=np.uint8)  # worst case: all >= 0x80
+    path = tmp_path / "test_batch"
+    write_batch(path, images, [int(v) for v in rng.integers(0, 10, 10_000)], protocol=protocol)
+    assert path.stat().st_size <= cifar.max_batch_bytes(cifar.CIFAR10, "test_batch")
+    x, y = cifar.read_batch(path, cifar.CIFAR10, verify_md5=False)
+    assert x.shape == (10_000, 3, 32, 32) and np.array_equal(x, images) and y.shape == (10_000,)

@@ -90,15 +90,16 @@ CIFAR100 = CifarSource(
 )
 
 IMAGE_BYTES = 3 * 32 * 32
-# Bytes a pickled batch may hold per image beyond its pixels (labels, file names: the published
-# files need about 40), and opcodes per image (they need about 4).
-_SLACK_BYTES_PER_IMAGE = 256
+# A pickled batch holds each image's pixels once, or up to twice over when re-pickled by Python 3
+# with protocol 2 (bytes as latin-1 text in UTF-8), plus its label and file name (the published
+# files need about 40 bytes for those) and a few opcodes (they need about 4).
+_BYTES_PER_IMAGE = 2 * IMAGE_BYTES + 256
 _OPS_PER_IMAGE = 16
 
 
 def max_batch_bytes(source: CifarSource, filename: str) -> int:
     """The largest size a batch file may have: refused above it before anything is read."""
-    return source.images_in(filename) * (IMAGE_BYTES + _SLACK_BYTES_PER_IMAGE) + (1 << 16)
+    return source.images_in(filename) * _BYTES_PER_IMAGE + (1 << 16)
 
 
 @dataclass(frozen=True)
