@@ -288,3 +288,23 @@ def test_a_full_size_repickled_batch_is_within_the_size_limit(tmp_path, protocol
     assert path.stat().st_size <= cifar.max_batch_bytes(cifar.CIFAR10, "test_batch")
     x, y = cifar.read_batch(path, cifar.CIFAR10, verify_md5=False)
     assert x.shape == (10_000, 3, 32, 32) and np.array_equal(x, images) and y.shape == (10_000,)
+
+
+class _Py2Array:
+    """Pickles like numpy under Python 2: the array bytes as a (latin-1) text string."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+
+        state = (1, self.array.shape, self.array.dtype, False, self.array.tobytes().decode("latin1"))
+        return (_reconstruct, (np.ndarray, (0,), b"b"), state)
+
+
+def test_the_python2_layout_of_the_published_batches_loads():
+    data = np.arange(2 * 3072, dtype=np.int64).astype(np.uint8).reshape(2, 3072)
+    raw = pickle.dumps({"data": _Py2Array(data), "labels": [3, 4]}, protocol=2)
+    out = loads_numpy_only(raw)
+    assert out["data"].dtype == np.uint8 and np.array_equal(out["data"], data)
