@@ -105,7 +105,7 @@ def convert(
     folder = _openlth_folder(output) if target == "openlth" else None
     out = None if folder is not None else Output.open(output)
 
-    data, name = read_input(input if is_stdin(input) else resolve_path(input))
+    data, name = read_input(input if is_stdin(input) else resolve_path(input), artifact=False)
     if dataset is not None:  # the dataset fixes the model's classes and input shape
         from maskkit_cli.data_options import load_model_data
 

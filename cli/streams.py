@@ -32,9 +32,13 @@ def is_stdin(path: str | None) -> bool:
     return path in (None, "-")
 
 
-def read_input(path: str | None) -> tuple[bytes, str]:
-    """The bytes of the input artifact and the name to use for it in messages."""
-    found = read_optional_input(path)
+def read_input(path: str | None, *, artifact: bool = True) -> tuple[bytes, str]:
+    """The bytes of the input artifact and the name to use for it in messages.
+
+    ``artifact`` reads no more than a safetensors header announces and refuses anything else
+    after 16 bytes; ``convert`` passes False to read files of other formats.
+    """
+    found = read_optional_input(path, artifact=artifact)
     if found is not None:
         return found
     if _stdin_is_terminal():
@@ -44,7 +48,7 @@ def read_input(path: str | None) -> tuple[bytes, str]:
     raise MaskkitError(f"{STDIN_NAME}: empty input: the upstream stage produced nothing")
 
 
-def read_optional_input(path: str | None) -> tuple[bytes, str] | None:
+def read_optional_input(path: str | None, *, artifact: bool = True) -> tuple[bytes, str] | None:
     """The input artifact of a stage that can also start from nothing (``score --model``).
 
     The one rule for every stage's input: a path is read; otherwise stdin is read whenever it
@@ -54,11 +58,11 @@ def read_optional_input(path: str | None) -> tuple[bytes, str] | None:
     from maskkit.format.files import read_file, read_fileobj
 
     if not is_stdin(path):
-        return read_file(path), path
+        return read_file(path, artifact=artifact), path
     if _stdin_is_terminal():
         return None
     stream = getattr(sys.stdin, "buffer", None)
-    data = read_fileobj(stream, name=STDIN_NAME, artifact=False) if stream is not None else b""
+    data = read_fileobj(stream, name=STDIN_NAME, artifact=artifact) if stream is not None else b""
     return (data, STDIN_NAME) if data else None
 
 

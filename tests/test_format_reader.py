@@ -238,3 +238,15 @@ def test_a_writer_refuses_what_a_reader_would_refuse():
     # (Through Mask.to_bytes the suite's schema check would refuse it first: the schema agrees.)
     with pytest.raises(FormatError, match="9 dimensions, more than 8"):
         build_header({}, [("w", "BOOL", (1,) * 9)])
+
+
+def test_a_piped_foreign_file_is_refused_by_artifact_stages_and_read_by_convert():
+    torch_file = (FIXTURES / "interop" / "torch_prune_state_dict.pt").read_bytes()
+    for args in (["info"], ["shuffle", "--seed", "1"]):
+        line = one_error_line(invoke(args, input=torch_file))
+        assert "<stdin>: not a safetensors file (a zip archive" in line and "maskkit convert" in line
+    verified = invoke(["verify", "-"], input=torch_file)
+    assert verified.exit_code == 1 and "not a safetensors file" in verified.stdout_bytes.decode()
+    converted = invoke(["convert"], input=torch_file)
+    assert converted.exit_code == 0, converted.stderr
+    assert load(converted.stdout_bytes, kind="mask").numel == 60
