@@ -28,7 +28,7 @@ MAX_RANK = 8
 MAX_NUMEL = 2**48
 #: C0 controls, DEL and C1 controls: never part of a tensor name.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-#: What to do with a file that is not a safetensors file at all.
+#: The advice given with a file that is not a safetensors file at all.
 CONVERT_HINT = "to import a mask saved by torch, numpy or another tool, use 'maskkit convert'"
 
 #: safetensors dtype name -> bytes per element.
@@ -127,8 +127,10 @@ def parse_header(header_bytes: bytes, *, data_size: int | None, source: str) -> 
     the tensors end where the data does; the caller reads ``Header.data_size`` bytes and checks.
     """
     if header_bytes[:1] not in (b"{", b""):
-        foreign = foreign_kind(header_bytes) or "its header does not start with '{'"
-        raise FormatError(f"{source}: not a safetensors file ({foreign}); {CONVERT_HINT}")
+        raise FormatError(
+            f"{source}: not a safetensors file (its header does not start with '{{'); "
+            f"{CONVERT_HINT}"
+        )
     try:
         text = header_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
