@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -329,3 +330,16 @@ def test_synflow_options():
     opts = method.make_options({"input_shape": [3, 32, 32], "sparsity": 0.9})
     assert opts.input_shape == (3, 32, 32)
     assert opts.to_dict() == {"input_shape": [3, 32, 32], "sparsity": 0.9, "rounds": 100}
+
+
+@pytest.mark.parametrize("count", [1, 5, 333, 999, 1000])
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_survivor_ranking_prunes_what_prune_lowest_prunes(count, chunk):
+    from maskkit.pruners.synflow import _keep_highest
+
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 6, 1000).astype(np.float64)  # six values: ties everywhere
+    values[::97] = np.inf
+    expected = masking.prune_lowest({"v": values}, count)["v"]
+    got = _keep_highest(values, count, chunk=chunk)
+    assert np.array_equal(got, expected) and int((~got).sum()) == count

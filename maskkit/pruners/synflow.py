@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from maskkit.errors import OptionError
-from maskkit.masking import n_to_prune, prune_lowest
+from maskkit.masking import n_to_prune
+from maskkit.masking.select import kth_smallest
 from maskkit.pruners import _util
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
 from maskkit.pruners.progress import report
@@ -128,12 +129,21 @@ class SynflowMethod(Method):
             report(e - 1, options.rounds)
             if target == n_pruned and e < options.rounds:
                 continue  # the mask did not change, so this round's scores would not either
+            # The gradients accumulate into the zeroed flat score buffer (0 + g == g, and -0.0
+            # only differs in sign, which |w * g| drops), so no second weight-sized set of
+            # gradients is ever held; then each becomes its score in place.
+            flat.scores.zero_()
+            for w, s in zip(weights, last, strict=True):
+                w.grad = s
             flow = net(ones).sum()
-            grads = _util.grads(flow, weights)
+            if flow.requires_grad:
+                flow.backward()
+            del flow
             with torch.no_grad():
-                for w, g, s in zip(weights, grads, last, strict=True):
-                    torch.mul(w, g, out=s).abs_()  # into the flat score buffer
-            del flow, grads
+                for w, s in zip(weights, last, strict=True):
+                    if w.grad is not s:  # autograd chose to replace it rather than add in place
+                        s.copy_(w.grad)
+                    torch.mul(w, s, out=s).abs_()
             # One reduction; the survivor-only check runs only when something is NaN at all.
             if math.isnan(float(flat.scores.sum())):
                 _check_no_nan(prunable, last, keep, e)
@@ -186,19 +196,35 @@ class _Flat:
         keep = self.keep.cpu().numpy()
         # np.compress is several times faster than boolean indexing for scattered survivors.
         survivors = np.compress(keep, self.scores.cpu().numpy())
-        kept = prune_lowest({"survivors": survivors}, count)["survivors"]
+        kept = _keep_highest(survivors, count)
         del survivors
-        dropped = np.flatnonzero(keep)[~kept]  # flat indices of the newly pruned, ascending
-        index = torch.from_numpy(dropped).to(self.keep.device)
-        self.keep.index_fill_(0, index, False)
-        self.rounds.index_fill_(0, index, e)
-        bounds = np.searchsorted(dropped, self.offsets)
+        at = 0
         with torch.no_grad():
-            for j, i in enumerate(self.order):
-                part = dropped[bounds[j] : bounds[j + 1]]
-                if part.size:
-                    local = torch.from_numpy(part - self.offsets[j]).to(self.keep.device)
-                    weights[i].view(-1).index_fill_(0, local, 0.0)
+            for j, i in enumerate(self.order):  # one tensor at a time: small index arrays
+                a, b = self.offsets[j], self.offsets[j + 1]
+                where = np.flatnonzero(keep[a:b])  # this tensor's survivors, in C order
+                gone = where[~kept[at : at + where.size]]
+                at += where.size
+                if gone.size:
+                    index = torch.from_numpy(gone).to(self.keep.device)
+                    self.keep[a:b].index_fill_(0, index, False)
+                    self.rounds[a:b].index_fill_(0, index, e)
+                    weights[i].view(-1).index_fill_(0, index, 0.0)
+
+
+def _keep_highest(values: np.ndarray, count: int, chunk: int = 1 << 20) -> np.ndarray:
+    """Flags (True = keep) pruning the ``count`` lowest of the NaN-free ``values``, ties first
+    in index order: ``prune_lowest`` on one vector, without the copy of the values it makes."""
+    threshold = kth_smallest(values, count)
+    keep = np.greater_equal(values, threshold)
+    remaining = count - (values.size - int(np.count_nonzero(keep)))
+    for start in range(0, values.size, chunk):  # the first ties are pruned too, up to count
+        if remaining <= 0:
+            break
+        ties = np.flatnonzero(values[start : start + chunk] == threshold)[:remaining]
+        keep[start + ties] = False
+        remaining -= ties.size
+    return keep
 
 
 def _encode(
