@@ -9,6 +9,7 @@ density (1 - sparsity) ** (e / rounds). The returned scores encode the final mas
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,9 +194,15 @@ class _Flat:
         ones at -inf (they would all be pruned first), in a fraction of the time at high
         sparsity. Newly pruned weights are zeroed in ``weights`` and marked with round ``e``.
         """
-        keep = self.keep.cpu().numpy()
-        # np.compress is several times faster than boolean indexing for scattered survivors.
-        survivors = np.compress(keep, self.scores.cpu().numpy())
+        keep, scores = self.keep.cpu().numpy(), self.scores.cpu().numpy()
+        survivors = np.empty(int(np.count_nonzero(keep)), dtype=np.float64)
+        at = 0
+        for a, b in itertools.pairwise(self.offsets):
+            # np.compress is several times faster than boolean indexing for scattered survivors;
+            # tensor by tensor, its index of the survivors stays small.
+            n = int(np.count_nonzero(keep[a:b]))
+            np.compress(keep[a:b], scores[a:b], out=survivors[at : at + n])
+            at += n
         kept = _keep_highest(survivors, count)
         del survivors
         at = 0
