@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.nn.utils import prune
 
 from maskkit import stages
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import MaskEnforcer, TrainOptions, evaluate, train
 
 

@@ -58,8 +58,8 @@ def load_data(
     trust_code: bool | Collection[str] = False,
     source: str,
 ) -> Dataset:
-    """The dataset for the input artifact's model (see ``maskkit.binding.dataset_for_artifact``)."""
-    from maskkit.binding import dataset_for_artifact
+    """The dataset for the input artifact's model (see ``maskkit.models.binding.dataset_for_artifact``)."""
+    from maskkit.models.binding import dataset_for_artifact
 
     return dataset_for_artifact(
         artifact,
@@ -83,8 +83,8 @@ def load_model_data(
     input_shape: tuple[int, ...] | None = None,
     model_arg: Mapping[str, Any] | None = None,
 ) -> Dataset:
-    """The dataset for a model about to be built (see ``maskkit.binding.dataset_for_model``)."""
-    from maskkit.binding import dataset_for_model
+    """The dataset for a model about to be built (see ``maskkit.models.binding.dataset_for_model``)."""
+    from maskkit.models.binding import dataset_for_model
 
     return dataset_for_model(
         model,

@@ -44,7 +44,7 @@ def diff(a: str, b: str, sparsity: float | None, fail_on_diff: bool, as_json: bo
       maskkit diff snip.safetensors snip-shuffled.safetensors
       maskkit diff --sparsity 0.9 snip-scores.safetensors grasp-scores.safetensors
     """
-    from maskkit.compare import compare_masks
+    from maskkit.masking.overlap import compare_masks
 
     if a == "-" and b == "-":
         raise click.UsageError("only one of A and B can be stdin ('-')")
@@ -92,7 +92,7 @@ def verdict(result: Any) -> str:
 
 
 def chance_text(x: Any) -> str:
-    from maskkit.compare import CHANCE_Z
+    from maskkit.masking.overlap import CHANCE_Z
 
     stats = f"{_ratio(x.overlap_ratio)} chance, z = {_z(x.z)}"
     if x.chance == "at":
@@ -117,7 +117,7 @@ def _changed(result: Any) -> str:
 
 
 def render(a: str, b: str, mask_a: Any, result: Any) -> Report:
-    from maskkit.compare import CHANCE_Z
+    from maskkit.masking.overlap import CHANCE_Z
 
     total = result.total
     above = sum(x.chance == "above" for x in result.layers)

@@ -71,7 +71,7 @@ def evaluate(
       maskkit eval m.safetensors --weights trained.safetensors --dataset cifar10 --data-dir data
     """
     from maskkit.format import Mask, load
-    from maskkit.initial import initial_model
+    from maskkit.start_weights import initial_model
     from maskkit.training import MaskEnforcer
     from maskkit.training import evaluate as run_eval
     from maskkit.training.distributed import resolve_device

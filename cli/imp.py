@@ -77,7 +77,7 @@ def imp(
       maskkit imp r20.safetensors --rounds 10 --rewind-step 1000 --out imp-r20 --checkpoint-dir ckpt
     """
     from maskkit.format import load
-    from maskkit.initial import initial_model
+    from maskkit.start_weights import initial_model
     from maskkit.training import iterative_magnitude_pruning, parse_duration
     from maskkit_cli.data_options import load_data
     from maskkit_cli.options import trust

@@ -117,7 +117,7 @@ def _launch(ctx: click.Context, input: str, output: str | None, nproc: int) -> N
 
 def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None:
     from maskkit.format import Mask, Weights, load
-    from maskkit.initial import initial_model
+    from maskkit.start_weights import initial_model
     from maskkit.training import distributed, parse_duration, train_artifact
     from maskkit.training.options import parse_durations
     from maskkit_cli.data_options import load_data

@@ -16,8 +16,8 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from maskkit._checks import check_seed
 from maskkit._user_code import Trust
+from maskkit._validate import check_seed
 from maskkit._version import __version__
 from maskkit.errors import MaskkitWarning, ModelMismatchError, OptionError
 from maskkit.format import Artifact, InitRef, Mask, ModelBinding, Scores, StageRecord, Weights
@@ -58,14 +58,14 @@ def init_weights(
     """The initialised weights of a registry (or ``package.module:callable``) model.
 
     ``dataset`` fixes the class count and input shape not given (see
-    :func:`maskkit.binding.dataset_for_model`) and is recorded, so that later stages default
+    :func:`maskkit.models.binding.dataset_for_model`) and is recorded, so that later stages default
     to it.
 
     >>> init_weights("lenet300", seed=0).numel                                # doctest: +SKIP
     266200
     """
-    from maskkit.binding import new_model
     from maskkit.models import prunable_names
+    from maskkit.models.binding import new_model
 
     seed = check_seed(seed)
     net, binding = new_model(
@@ -111,10 +111,10 @@ def weights_and_data(
     ``model`` initialised with ``seed``. The dataset is loaded when ``needs_data`` or when
     ``dataset`` is named: for a model built here it comes first and fixes the model's classes
     and input shape; for an artifact it defaults to the one the artifact was made with
-    (:func:`maskkit.binding.dataset_for_artifact`).
+    (:func:`maskkit.models.binding.dataset_for_artifact`).
     """
-    from maskkit.binding import dataset_for_artifact, dataset_for_model, weights_input
-    from maskkit.initial import is_maskkit_artifact
+    from maskkit.models.binding import dataset_for_artifact, dataset_for_model, weights_input
+    from maskkit.start_weights import is_maskkit_artifact
 
     if found is None and model is None:
         raise OptionError("no input and no model: give weights, or a model to initialise")
@@ -230,8 +230,8 @@ def score(
 
 def _unbound_weights(model: torch.nn.Module) -> Weights:
     """``model``'s state as weights bound to an unknown model (it has no registry name)."""
-    from maskkit.binding import model_fingerprint
     from maskkit.models import prunable_names
+    from maskkit.models.binding import model_fingerprint
 
     binding = ModelBinding(fingerprint=model_fingerprint(model))
     return Weights(model.state_dict(), prunable=prunable_names(model), model=binding)
@@ -239,8 +239,8 @@ def _unbound_weights(model: torch.nn.Module) -> Weights:
 
 def _model_holding(weights: Weights, trust_code: Trust, source: str) -> torch.nn.Module:
     """The bound model with ``weights`` loaded."""
-    from maskkit.binding import build_bound_model
-    from maskkit.initial import load_strict
+    from maskkit.models.binding import build_bound_model
+    from maskkit.start_weights import load_strict
 
     model = build_bound_model(weights.model, seed=0, source=source, trust_code=trust_code)
     load_strict(model, weights.tensor_views(), source=source)  # (load_state_dict copies)
@@ -367,9 +367,9 @@ def rewind(
     ``relative_to``, the folder the mask will be saved in (None: as given); a symbolic link is
     recorded as its target.
     """
-    from maskkit.binding import build_bound_model
     from maskkit.init_lookup import read_regular_safetensors
-    from maskkit.initial import load_strict, sha256_hex, state_from_bytes
+    from maskkit.models.binding import build_bound_model
+    from maskkit.start_weights import load_strict, sha256_hex, state_from_bytes
 
     _require_known_model(mask, "rewind")
     path = os.fspath(to)

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import TrainOptions, distributed, train
 from maskkit.training.loop import model_state
 from tests.training_helpers import dataset, lenet_mask, resnet_mask

@@ -147,7 +147,7 @@ def test_eval_draws_synthetic_data_again_with_the_recorded_seed(tmp_path):
     assert load(trained).training["dataset"]["seed"] == 7
     # Independent check: the test split drawn with seed 7 and with seed 0 by the library.
     from maskkit.data import load_dataset
-    from maskkit.initial import initial_model
+    from maskkit.start_weights import initial_model
     from maskkit.training import evaluate
 
     model, _ = initial_model(load(trained), source=str(trained))

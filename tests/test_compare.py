@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from maskkit.compare import CHANCE_Z, LayerOverlap, compare_masks, hypergeometric_moments
 from maskkit.format import InitRef, Mask
+from maskkit.masking.overlap import CHANCE_Z, LayerOverlap, compare_masks, hypergeometric_moments
 
 
 def exact_moments(n: int, a: int, b: int) -> tuple[float, float]:

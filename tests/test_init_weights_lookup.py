@@ -19,7 +19,7 @@ from maskkit import stages
 from maskkit.errors import FormatError, IntegrityError
 from maskkit.format import load
 from maskkit.init_lookup import WEIGHTS_PATH_ENV, candidates, find_init_weights
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from tests.conftest import invoke
 from tests.training_helpers import DATA_ARGS, lenet_mask
 

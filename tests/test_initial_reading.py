@@ -19,7 +19,7 @@ from maskkit import stages
 from maskkit.errors import FormatError, IntegrityError
 from maskkit.format import InitRef, load
 from maskkit.init_lookup import find_init_weights, read_regular_safetensors
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from tests.conftest import ROOT, invoke
 from tests.training_helpers import lenet_mask
 

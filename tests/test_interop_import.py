@@ -11,10 +11,10 @@ import safetensors.numpy
 import torch
 
 from maskkit._version import __version__
-from maskkit.binding import new_model
 from maskkit.errors import ModelMismatchError, OptionError
 from maskkit.format import InitRef, Mask, ModelBinding, StageRecord, load
 from maskkit.interop import import_mask, read_masks
+from maskkit.models.binding import new_model
 from tests.conftest import FIXTURES
 
 HERE = FIXTURES / "interop"

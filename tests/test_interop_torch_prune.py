@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from maskkit.binding import new_model
 from maskkit.format import Mask
 from maskkit.interop import export_openlth, export_torch_prune, import_mask, read_masks
+from maskkit.models.binding import new_model
 from tests.conftest import FIXTURES, random_mask_arrays
 
 HERE = FIXTURES / "interop"

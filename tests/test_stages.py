@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 from maskkit import stages
 from maskkit.errors import IntegrityError, MaskkitWarning, ModelMismatchError, OptionError
 from maskkit.format import InitRef, load
-from maskkit.initial import initial_model
 from maskkit.models import build_model
+from maskkit.start_weights import initial_model
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import torch
 
 from maskkit.errors import TrainingError
 from maskkit.format import load
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import TrainOptions, train
 from tests.conftest import ROOT
 from tests.training_helpers import DATA_ARGS, dataset, lenet_mask

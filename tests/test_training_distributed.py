@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from maskkit.format import load
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import train
 from maskkit.training.loop import model_state
 from tests import _ddp_worker

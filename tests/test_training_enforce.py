@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from maskkit.data import batches
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import MaskEnforcer, TrainOptions, train
 from tests.training_helpers import dataset, lenet_mask, pruned_values, resnet_mask
 

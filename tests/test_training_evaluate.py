@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import evaluate
 from tests.training_helpers import dataset, lenet_mask, resnet_mask
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from maskkit.errors import OptionError, TrainingError
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import TrainOptions, train
 from maskkit.training.loop import model_state
 from tests.training_helpers import dataset, lenet_mask

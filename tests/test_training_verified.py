@@ -14,7 +14,7 @@ import torch
 
 from maskkit.data.types import Dataset, Split
 from maskkit.errors import MaskkitWarning, TrainingError
-from maskkit.initial import initial_model
+from maskkit.start_weights import initial_model
 from maskkit.training import TrainOptions, train
 from maskkit.training.checkpoint import CheckpointDir
 from maskkit.training.loop import model_state

@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from maskkit.binding import build_bound_model, model_fingerprint
 from maskkit.errors import UntrustedCodeError
 from maskkit.format import InitRef, Mask, ModelBinding, Weights, load
 from maskkit.models import prunable_names
+from maskkit.models.binding import build_bound_model, model_fingerprint
 from tests.conftest import ROOT, invoke
 
 HERE = __name__  # "tests.test_trust": importable from the repository root

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from maskkit._checks import check_seed
+from maskkit._validate import check_seed
 from maskkit.errors import OptionError
 
 

@@ -40,7 +40,7 @@ def import_mask(
 
     Without ``model`` the mask is bound to no model (``name`` null, init unknown) and holds the
     tensors the file has. With ``model`` (a registry name or ``package.module:callable``, built
-    with ``model_args``, ``num_classes`` and ``input_shape`` as ``maskkit.binding.new_model``
+    with ``model_args``, ``num_classes`` and ``input_shape`` as ``maskkit.models.binding.new_model``
     takes them) every tensor must be a parameter of that model with its shape, none may be a
     parameter maskkit does not prune (a bias), and the model's prunable parameters that the file
     lacks are, by ``missing``: ``error`` (refused, listed), ``keep`` (added, all ones: unpruned)
@@ -105,7 +105,7 @@ def _new_model(
     num_classes: int | None,
     input_shape: Sequence[int] | None,
 ) -> tuple[torch.nn.Module, ModelBinding]:
-    from maskkit.binding import new_model
+    from maskkit.models.binding import new_model
 
     return new_model(
         name,

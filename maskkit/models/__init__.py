@@ -195,7 +195,7 @@ def build_model(name: str, args: Mapping[str, Any], *, seed: int) -> torch.nn.Mo
     with torch.device("meta"):
         model = cls(**full, **spec.fixed)
     model = model.to_empty(device="cpu")
-    from maskkit.models.init import initialise
+    from maskkit.models.initialisers import initialise
 
     initialise(model, torch.Generator().manual_seed(seed))
     return model

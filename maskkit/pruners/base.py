@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from maskkit._checks import check_seed
+from maskkit._validate import check_seed
 from maskkit.errors import OptionError
-from maskkit.pruners import _checks
+from maskkit.pruners import contract
 from maskkit.pruners.progress import ScoreProgress, reporting
 
 Data = tuple[Tensor, Tensor]
@@ -94,14 +94,14 @@ class Method(ABC):
         ``progress(done, total)`` hears of long methods' progress (SynFlow's rounds).
         """
         options = self.make_options(options)
-        names = _checks.check_prunable(model, prunable)
+        names = contract.check_prunable(model, prunable)
         check_seed(seed)
-        full_mask = _checks.check_mask(model, names, mask)
+        full_mask = contract.check_mask(model, names, mask)
         if self.needs_data:
-            data = _checks.check_data(self.name, data)
+            data = contract.check_data(self.name, data)
         with reporting(progress):
             raw = self._score(model, names, options=options, data=data, mask=full_mask, seed=seed)
-        return _checks.finish(self.name, model, names, raw, full_mask)
+        return contract.finish(self.name, model, names, raw, full_mask)
 
     @abstractmethod
     def _score(

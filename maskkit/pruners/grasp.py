@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from maskkit.errors import OptionError
-from maskkit.pruners import _util
+from maskkit.pruners import _autograd
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
 from maskkit.pruners.snip import (
     BATCH_SIZE_HELP,
@@ -67,9 +67,9 @@ def hessian_gradient(
     g = [gi if k is None else gi.masked_fill(~k, 0.0) for gi, k in zip(g, keep, strict=True)]
     hg = [torch.zeros_like(w) for w in weights]
     for loss in batch_losses(net, data, options, weights[0].dtype, t):
-        grad_f = _util.grads(loss, weights, create_graph=True)
+        grad_f = _autograd.grads(loss, weights, create_graph=True)
         z = sum((gi * fi).sum() for gi, fi in zip(g, grad_f, strict=True))
-        for acc, h in zip(hg, _util.grads(z, weights), strict=True):
+        for acc, h in zip(hg, _autograd.grads(z, weights), strict=True):
             acc.add_(h)
     return hg
 
@@ -98,7 +98,7 @@ class GraspMethod(Method):
             None if mask is None else mask[n].to(w.device)
             for n, w in zip(prunable, weights, strict=True)
         ]
-        with _util.isolated_rng(seed, model_device(net)):
+        with _autograd.isolated_rng(seed, model_device(net)):
             hg = hessian_gradient(net, weights, data, options, keep)
         out = {}
         for name, w, h in zip(prunable, weights, hg, strict=True):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from maskkit.errors import OptionError
-from maskkit.pruners import _util
+from maskkit.pruners import _autograd
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
 
 DEFAULT_BATCH_SIZE = 256
@@ -65,8 +65,8 @@ class SnipOptions(MethodOptions):
 def check_batch_options(method: str, options: Any) -> None:
     """The checks of the options SNIP and GraSP share."""
     check_batch_size(method, options.batch_size)
-    check_choice(method, "batching", options.batching, _util.BATCHINGS)
-    check_choice(method, "combine", options.combine, _util.COMBINES)
+    check_choice(method, "batching", options.batching, _autograd.BATCHINGS)
+    check_choice(method, "combine", options.combine, _autograd.COMBINES)
     check_choice(method, "batchnorm", options.batchnorm, BATCHNORM_MODES)
 
 
@@ -79,14 +79,14 @@ def scoring_copy(
     options: Any,
 ) -> tuple[nn.Module, list[Tensor]]:
     """The masked working copy in the mode the options ask for, its batches checked."""
-    net, weights = _util.working_copy(model, prunable, mask)
-    _util.set_batchnorm_mode(net, options.batchnorm)
+    net, weights = _autograd.working_copy(model, prunable, mask)
+    _autograd.set_batchnorm_mode(net, options.batchnorm)
     n = data[0].shape[0]
     if (
         options.batching == "fixed"
         and n > options.batch_size
         and n % options.batch_size == 1
-        and _util.has_batchnorm_in_train_mode(net)
+        and _autograd.has_batchnorm_in_train_mode(net)
     ):
         raise OptionError(
             f"{method}: batching fixed with batch_size {options.batch_size} leaves a last batch "
@@ -100,7 +100,7 @@ def batch_losses(
     net: nn.Module, data: Data, options: Any, dtype: torch.dtype, temperature: float = 1.0
 ) -> Iterator[Tensor]:
     """Each batch's cross-entropy of logits / T, times its weight (its share, for ``mean``)."""
-    parts = _util.batches(
+    parts = _autograd.batches(
         data, options.batch_size, model_device(net), options.batching, options.combine
     )
     for xb, yb, weight in parts:
@@ -118,7 +118,7 @@ def mean_loss_gradient(
     """Gradient of the combined batch losses (by default their size-weighted mean)."""
     total = [torch.zeros_like(w) for w in weights]
     for loss in batch_losses(net, data, options, weights[0].dtype, temperature):
-        for acc, g in zip(total, _util.grads(loss, weights), strict=True):
+        for acc, g in zip(total, _autograd.grads(loss, weights), strict=True):
             acc.add_(g)
     return total
 
@@ -140,7 +140,7 @@ class SnipMethod(Method):
     ) -> dict[str, Tensor]:
         assert data is not None  # checked by Method.score
         net, weights = scoring_copy(self.name, model, prunable, mask, data, options)
-        with _util.isolated_rng(seed, model_device(net)):
+        with _autograd.isolated_rng(seed, model_device(net)):
             g = mean_loss_gradient(net, weights, data, options)
         return {
             name: (w.detach() * gw).abs() for name, w, gw in zip(prunable, weights, g, strict=True)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from maskkit.errors import OptionError
 from maskkit.masking import n_to_prune
 from maskkit.masking.select import kth_smallest
-from maskkit.pruners import _util
+from maskkit.pruners import _autograd
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
 from maskkit.pruners.progress import report
 
@@ -103,7 +103,7 @@ class SynflowMethod(Method):
         seed: int,
     ) -> dict[str, Tensor]:
         device = model_device(model)
-        net, weights = _util.working_copy(model, prunable, None, dtype=torch.float64)
+        net, weights = _autograd.working_copy(model, prunable, None, dtype=torch.float64)
         net.eval()
         params = dict(net.named_parameters())
         with torch.no_grad():

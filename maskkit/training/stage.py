@@ -1,7 +1,7 @@
 """The ``train`` stage: a mask (or weights) artifact in, a trained weights artifact out.
 
 The model is the one the artifact is bound to, starting from the weights its init reference
-names (:func:`maskkit.initial.initial_model`). When those weights were saved by a training run
+names (:func:`maskkit.start_weights.initial_model`). When those weights were saved by a training run
 (``--save-at``, then ``maskkit rewind --to``), training continues from the step they record:
 the learning-rate schedule and the data order restart at that step with a fresh optimizer,
 which is lottery-ticket rewinding. The output's ``training`` metadata records the mask's
@@ -16,10 +16,10 @@ from typing import Any
 
 from torch import nn
 
-from maskkit.binding import check_dataset
 from maskkit.data.types import Dataset
 from maskkit.errors import FormatError, OptionError
 from maskkit.format import InitRef, Mask, Weights, read_file, read_metadata
+from maskkit.models.binding import check_dataset
 from maskkit.training.loop import Progress, TrainResult, model_state, train
 from maskkit.training.options import Duration, TrainOptions
 
@@ -34,7 +34,7 @@ def recorded_step(
     """The training step the starting weights were saved at (0 unless a run saved them).
 
     From ``weights`` when given, else from the file a mask's init reference names (found and
-    checked as :func:`maskkit.initial.initial_model` does, ``source`` being the mask's path),
+    checked as :func:`maskkit.start_weights.initial_model` does, ``source`` being the mask's path),
     else from a weights artifact's own ``training`` metadata.
     """
     if weights is not None:
@@ -98,8 +98,8 @@ def train_artifact(
     0.95
     """
     from maskkit import stages
-    from maskkit.initial import initial_model, sha256_hex
     from maskkit.models import prunable_names
+    from maskkit.start_weights import initial_model, sha256_hex
 
     if not isinstance(artifact, (Mask, Weights)):
         raise OptionError(f"{source}: train needs a mask or weights artifact, not {artifact.kind}")

@@ -159,8 +159,8 @@ def weights_input(
     given), or a plain safetensors state_dict of ``model`` (built here, shaped by ``dataset``).
     """
     from maskkit.format import load
-    from maskkit.initial import is_maskkit_artifact, weights_from_plain
     from maskkit.models import prunable_names
+    from maskkit.start_weights import is_maskkit_artifact, weights_from_plain
 
     if is_maskkit_artifact(data, name=name):
         weights = load(data, kind="weights", name=name)

@@ -121,7 +121,7 @@ def initial_model(
 
     >>> model, masks = initial_model(load("m.safetensors"), source="m.safetensors")  # doctest: +SKIP
     """
-    from maskkit.binding import build_bound_model
+    from maskkit.models.binding import build_bound_model
 
     if isinstance(artifact, Weights):
         model = build_bound_model(artifact.model, seed=0, source=source, trust_code=trust_code)
