@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,15 @@ def test_only_artifact_stages_fix_the_mmap_threshold(monkeypatch, argv, fixed):
     monkeypatch.setattr(main, "set_mmap_threshold", calls.append)
     main._return_freed_memory_early(argv)
     assert calls == ([1 << 20] if fixed else [])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[], [1.0, 2.0], [-np.inf], [np.nan, -np.inf, 3.0, -np.inf], [np.inf, np.nan], [-0.0, -np.inf]],
+)
+def test_fast_neginf_count_and_nan_check_agree_with_numpy(values):
+    from maskkit.format.tensors import has_nan, neginf_count
+
+    a = np.array(values, dtype=np.float32)
+    assert neginf_count(a) == int(np.isneginf(a).sum())
+    assert has_nan(a) == bool(np.isnan(a).any())

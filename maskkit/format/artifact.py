@@ -290,7 +290,7 @@ class Scores(Artifact):
 
     def _kept(self, name: str) -> int:
         array = self.arrays[name]
-        return int(array.size - np.count_nonzero(np.isneginf(array)))
+        return int(array.size - tensors.neginf_count(array))
 
     def to_mask(self, sparsity: float | None = None, **options: Any) -> Mask:
         """The mask these scores imply (see :func:`maskkit.stages.make_mask` for ``options``)."""

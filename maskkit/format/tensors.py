@@ -99,3 +99,16 @@ def array_hash(arrays: Mapping[str, np.ndarray]) -> str:
         (name, dtype_name(a), tuple(a.shape), memoryview(a.reshape(-1)).cast("B"))
         for name, a in arrays.items()
     )
+
+
+def neginf_count(array: np.ndarray) -> int:
+    """How many entries are ``-inf``: one min() when there are none (the usual case), else one
+    comparison (``np.isneginf`` is several times slower than ``== -inf``)."""
+    if array.size == 0 or array.min() > -np.inf:  # a NaN minimum is not > -inf: counted
+        return 0
+    return int(np.count_nonzero(array == -np.inf))
+
+
+def has_nan(array: np.ndarray) -> bool:
+    """Whether a float array holds a NaN; max() propagates NaN and needs no temporary array."""
+    return bool(array.size) and bool(np.isnan(array.max()))
