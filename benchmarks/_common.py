@@ -25,6 +25,18 @@ def best_of(fn: Callable[[], object], repeats: int = 5) -> float:
     return min(times)
 
 
+def alternated(fns: dict[str, Callable[[], object]], repeats: int = 9) -> dict[str, float]:
+    """Median time of each function, run in turn (A, B, A, B, ...) so that drifts in machine load
+    and allocator state hit all of them alike."""
+    times: dict[str, list[float]] = {label: [] for label in fns}
+    for _ in range(repeats):
+        for label, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(ts) for label, ts in times.items()}
+
+
 def command_time(argv: list[str], repeats: int = 9) -> tuple[float, float]:
     """(best, median) wall time of a whole command, stdout into a pipe."""
     times = []
