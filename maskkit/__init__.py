@@ -8,7 +8,7 @@ real one):
 >>> weights = maskkit.init_weights("lenet300", seed=0)
 >>> data = maskkit.load_dataset("synthetic", input_shape=(1, 28, 28))
 >>> scores = maskkit.score(weights, "snip", dataset=data)
->>> mask = maskkit.make_mask(scores, 0.9).shuffle(seed=1).reinit(seed=2)
+>>> mask = maskkit.reinit(maskkit.shuffle(maskkit.make_mask(scores, 0.9), seed=1), seed=2)
 >>> mask
 <Mask lenet300: 3 layers, 26620/266200 kept (10.00%)>
 >>> [record.stage for record in mask.provenance]
@@ -37,6 +37,7 @@ __getattr__, __dir__, _names = lazy_exports(
         "maskkit.start_weights": ["initial_model"],
         "maskkit.masking.overlap": ["compare_masks"],
         "maskkit.models": ["build_model", "known_models", "prunable_names"],
+        "maskkit.models.binding": ["apply_mask"],
         "maskkit.data": ["known_datasets", "load_dataset"],
         "maskkit.pruners": ["known_methods"],
         "maskkit.training": [

@@ -18,31 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from maskkit._user_code import Trust
 from maskkit._validate import check_seed
-from maskkit._version import __version__
-from maskkit.errors import MaskkitWarning, ModelMismatchError, OptionError
-from maskkit.format import Artifact, InitRef, Mask, ModelBinding, Scores, StageRecord, Weights
+from maskkit.errors import MaskkitWarning, OptionError
+from maskkit.format import InitRef, Mask, ModelBinding, Scores, StageRecord, Weights
+from maskkit.models.binding import check_same_model, require_known_model
 
 if TYPE_CHECKING:
     import torch
 
     from maskkit.data import Dataset
-
-
-def record(
-    stage: str,
-    options: Mapping[str, Any],
-    *,
-    seed: int | None = None,
-    input: Artifact | None = None,
-) -> StageRecord:
-    """The provenance entry of one stage run on ``input``."""
-    return StageRecord(
-        stage=stage,
-        options=dict(options),
-        seed=seed,
-        input=input.content_hash if input is not None else None,
-        maskkit=__version__,
-    )
 
 
 # -- init ----------------------------------------------------------------------------------------
@@ -84,7 +67,7 @@ def init_weights(
         prunable=prunable_names(net),
         model=binding,
         init=InitRef(seed=seed),
-        provenance=[record("init", described, seed=seed)],
+        provenance=[StageRecord.of("init", described, seed=seed)],
     )
 
 
@@ -113,8 +96,8 @@ def weights_and_data(
     and input shape; for an artifact it defaults to the one the artifact was made with
     (:func:`maskkit.models.binding.dataset_for_artifact`).
     """
+    from maskkit.format.plain import is_maskkit_artifact
     from maskkit.models.binding import dataset_for_artifact, dataset_for_model, weights_input
-    from maskkit.start_weights import is_maskkit_artifact
 
     if found is None and model is None:
         raise OptionError("no input and no model: give weights, or a model to initialise")
@@ -185,8 +168,8 @@ def score(
         model, weights = weights, _unbound_weights(weights)
     m = get_method(method)
     values = dict(options or {})
-    if m.needs_input_shape and "input_shape" not in values:
-        values["input_shape"] = _input_shape(m.name, weights.model)
+    if m.name == "synflow" and "input_shape" not in values:
+        values["input_shape"] = _input_shape(weights.model)
     opts = m.make_options(values)
     described: dict[str, Any] = {"method": m.name, **opts.to_dict()}
 
@@ -206,7 +189,7 @@ def score(
 
     masks = None
     if mask is not None:
-        _check_same_model(mask, weights, what="the mask", other="the weights")
+        check_same_model(mask, weights, what="the mask", other="the weights")
         masks = mask.tensors()
         described["mask"] = mask.content_hash
 
@@ -224,7 +207,10 @@ def score(
         scores,
         model=weights.model,
         init=weights.init,
-        provenance=(*weights.provenance, record("score", described, seed=seed, input=weights)),
+        provenance=(
+            *weights.provenance,
+            StageRecord.of("score", described, seed=seed, input=weights),
+        ),
     )
 
 
@@ -239,19 +225,18 @@ def _unbound_weights(model: torch.nn.Module) -> Weights:
 
 def _model_holding(weights: Weights, trust_code: Trust, source: str) -> torch.nn.Module:
     """The bound model with ``weights`` loaded."""
-    from maskkit.models.binding import build_bound_model
-    from maskkit.start_weights import load_strict
+    from maskkit.models.binding import build_bound_model, load_strict
 
     model = build_bound_model(weights.model, seed=0, source=source, trust_code=trust_code)
     load_strict(model, weights.tensor_views(), source=source)  # (load_state_dict copies)
     return model
 
 
-def _input_shape(method: str, binding: ModelBinding) -> tuple[int, ...]:
+def _input_shape(binding: ModelBinding) -> tuple[int, ...]:
     shape = binding.args.get("input_shape")
     if not shape:
         raise OptionError(
-            f"{method} needs the model's input shape; model {binding.name} records none "
+            f"synflow needs the model's input shape; model {binding.name} records none "
             "(give input_shape in the options, or --input-shape)"
         )
     return tuple(int(s) for s in shape)
@@ -295,7 +280,7 @@ def make_mask(
         described["sparsity"] = sparsity
     like_counts = None
     if like is not None:
-        _check_same_model(like, scores, what="the --like mask", other="the scores")
+        check_same_model(like, scores, what="the like= mask", other="the scores")
         like_counts = {name: c.kept for name, c in like.layers.items()}
         described["like"] = like.content_hash
     if densities is not None:
@@ -304,7 +289,7 @@ def make_mask(
         described["invert"] = True
     if exclude:
         described["exclude"] = list(exclude)
-    _warn_target_sparsity(scores, sparsity, rule)
+    _warn_synflow_sparsity(scores, sparsity, rule)
     masks = masking.make_mask(
         scores.arrays,
         0.0 if sparsity is None else sparsity,  # (ignored by the like and densities rules)
@@ -319,22 +304,19 @@ def make_mask(
         encoding=encoding,
         model=scores.model,
         init=scores.init,
-        provenance=(*scores.provenance, record("mask", described, input=scores)),
+        provenance=(*scores.provenance, StageRecord.of("mask", described, input=scores)),
     )
 
 
-def _warn_target_sparsity(scores: Scores, sparsity: float | None, rule: str) -> None:
-    # A method with a sparsity option (SynFlow) prunes iteratively towards it: its scores
-    # encode that one mask, which only the global rule at the same sparsity reproduces.
+def _warn_synflow_sparsity(scores: Scores, sparsity: float | None, rule: str) -> None:
     last = scores.provenance[-1] if scores.provenance else None
-    if last is None or last.stage != "score" or last.options.get("sparsity") is None:
+    if last is None or last.stage != "score" or last.options.get("method") != "synflow":
         return
     target = last.options.get("sparsity")
-    method = last.options.get("method")
     if rule != "global" or target != sparsity:
         warnings.warn(
-            f"these {method} scores were made for the global rule at sparsity {target}; masking "
-            f"them with rule {rule} at {sparsity} does not give the iterative {method} mask",
+            f"these synflow scores were made for the global rule at sparsity {target}; masking "
+            f"them with rule {rule} at {sparsity} does not give the iterative SynFlow mask",
             MaskkitWarning,
             stacklevel=2,
         )
@@ -346,14 +328,14 @@ def shuffle(mask: Mask, seed: int) -> Mask:
     from maskkit.ablations.shuffle import shuffle_masks
 
     shuffled = shuffle_masks(mask.arrays, seed)
-    return mask.derive(record("shuffle", {}, seed=seed, input=mask), arrays=shuffled)
+    return mask.derive(StageRecord.of("shuffle", {}, seed=seed, input=mask), arrays=shuffled)
 
 
 def reinit(mask: Mask, seed: int) -> Mask:
     """The same mask, whose training starts from a fresh draw of the initialiser with ``seed``."""
-    _require_known_model(mask, "reinit")
+    require_known_model(mask, "reinit")
     seed = check_seed(seed)
-    return mask.derive(record("reinit", {}, seed=seed, input=mask), init=InitRef(seed=seed))
+    return mask.derive(StageRecord.of("reinit", {}, seed=seed, input=mask), init=InitRef(seed=seed))
 
 
 def rewind(
@@ -370,11 +352,12 @@ def rewind(
     ``relative_to``, the folder the mask will be saved in (None: as given); a symbolic link is
     recorded as its target.
     """
+    from maskkit.format.plain import sha256_hex
     from maskkit.init_lookup import read_regular_safetensors
-    from maskkit.models.binding import build_bound_model
-    from maskkit.start_weights import load_strict, sha256_hex, state_from_bytes
+    from maskkit.models.binding import build_bound_model, load_strict
+    from maskkit.start_weights import state_from_bytes
 
-    _require_known_model(mask, "rewind")
+    require_known_model(mask, "rewind")
     path = os.fspath(to)
     data = read_regular_safetensors(path, follow_symlinks=True)
     state = state_from_bytes(data, name=path, binding=mask.model)
@@ -383,7 +366,7 @@ def rewind(
     digest = sha256_hex(data)
     recorded = _recorded_path(path, relative_to)
     return mask.derive(
-        record("rewind", {"to": recorded, "sha256": digest}, input=mask),
+        StageRecord.of("rewind", {"to": recorded, "sha256": digest}, input=mask),
         init=InitRef(sha256=digest, path=recorded),
     )
 
@@ -399,25 +382,5 @@ def _recorded_path(path: str, relative_to: str | os.PathLike[str] | None) -> str
         return os.path.abspath(target)
 
 
-def _require_known_model(artifact: Artifact, stage: str) -> None:
-    if artifact.model.name is None:
-        raise ModelMismatchError(
-            f"{stage} needs the mask's model, which is unknown (an imported mask); "
-            "bind it first with 'maskkit convert --model NAME'"
-        )
-
-
-def _check_same_model(a: Artifact, b: Artifact, *, what: str, other: str) -> None:
-    fa, fb = a.model.fingerprint, b.model.fingerprint
-    if fa and fb and fa != fb:
-        raise ModelMismatchError(
-            f"{what} is for model {a.model.name} but {other} are for model {b.model.name} "
-            "(their parameter names or shapes differ)"
-        )
-    if sorted(a.layer_names) != sorted(b.layer_names):
-        only_a = sorted(set(a.layer_names) - set(b.layer_names))
-        only_b = sorted(set(b.layer_names) - set(a.layer_names))
-        raise ModelMismatchError(
-            f"{what} and {other} cover different tensors (only in {what}: {only_a[:3]}; "
-            f"only in {other}: {only_b[:3]})"
-        )
+#: Kept for callers written before ``StageRecord.of`` existed; it is the same constructor.
+record = StageRecord.of

@@ -7,56 +7,23 @@ labs cannot silently start from different weights than the ones it was made with
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from maskkit.errors import FormatError, KindError, ModelMismatchError
-from maskkit.format import InitRef, Mask, ModelBinding, Weights, load, read_file, read_header
-from maskkit.format.metadata import METADATA_KEY
+from maskkit.errors import FormatError, KindError
+from maskkit.format import InitRef, Mask, ModelBinding, Weights, load, read_file
+from maskkit.format.plain import is_maskkit_artifact, plain_state_dict
+from maskkit.format.plain import sha256_hex as sha256_hex  # (callers import it from here)
+from maskkit.models.binding import (
+    build_bound_model,
+    check_masks_fit,
+    check_same_fingerprint,
+    load_strict,
+)
 
 if TYPE_CHECKING:
     import torch
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def is_maskkit_artifact(data: bytes, *, name: str) -> bool:
-    """True when the safetensors header carries maskkit metadata (a plain state_dict does not)."""
-    metadata = read_header(data, name=name).metadata
-    return bool(metadata) and METADATA_KEY in metadata
-
-
-def plain_state_dict(data: bytes, *, name: str) -> dict[str, torch.Tensor]:
-    """A safetensors file without maskkit metadata, as a name -> tensor dict."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_safetensors
-
-    read_header(data, name=name)  # the strict checks, with maskkit's error messages
-    try:
-        return load_safetensors(bytes(data))
-    except SafetensorError as exc:
-        raise FormatError(f"{name}: not a readable safetensors file ({exc})") from None
-
-
-def weights_from_plain(
-    data: bytes, *, name: str, model: torch.nn.Module, binding: ModelBinding, prunable: list[str]
-) -> Weights:
-    """A plain safetensors state_dict for ``model`` as a weights artifact whose provenance starts here.
-
-    Its init reference is the file itself (path and SHA-256), so later stages can find it again.
-    """
-    state = plain_state_dict(data, name=name)
-    load_strict(model, state, source=name)
-    return Weights(
-        model.state_dict(),
-        prunable=prunable,
-        model=binding,
-        init=InitRef(sha256=sha256_hex(data), path=name),
-    )
 
 
 def read_weights(path: str | os.PathLike[str], *, binding: ModelBinding) -> dict[str, torch.Tensor]:
@@ -71,12 +38,7 @@ def state_from_bytes(data: bytes, *, name: str, binding: ModelBinding) -> dict[s
     if not is_maskkit_artifact(data, name=name):
         return plain_state_dict(data, name=name)
     weights = load(data, kind="weights", name=name)
-    if binding.fingerprint and weights.model.fingerprint not in (None, binding.fingerprint):
-        raise ModelMismatchError(
-            f"{name}: the weights are for model {weights.model.name} "
-            f"(fingerprint {weights.model.fingerprint[:12]}), not {binding.name} "
-            f"(fingerprint {binding.fingerprint[:12]})"
-        )
+    check_same_fingerprint(weights.model, binding, what=f"{name}: the weights and the mask")
     return weights.tensor_views()  # (only ever loaded into a model, which copies)
 
 
@@ -121,7 +83,6 @@ def initial_model(
 
     >>> model, masks = initial_model(load("m.safetensors"), source="m.safetensors")  # doctest: +SKIP
     """
-    from maskkit.models.binding import build_bound_model
 
     if isinstance(artifact, Weights):
         model = build_bound_model(artifact.model, seed=0, source=source, trust_code=trust_code)
@@ -151,32 +112,3 @@ def initial_model(
     masks = artifact.tensors()
     check_masks_fit(masks, model, source=source)
     return model, masks
-
-
-def check_masks_fit(masks: dict[str, torch.Tensor], model: torch.nn.Module, *, source: str) -> None:
-    from maskkit.format import check_fits
-
-    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
-    check_fits({n: m.numpy() for n, m in masks.items()}, shapes, what=f"mask {source}")
-
-
-def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
-    """Copy ``state`` into ``model``, naming every missing, extra or mis-shaped tensor."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    shaped = sorted(
-        f"{n} {list(state[n].shape)} != {list(own[n].shape)}"
-        for n in set(own) & set(state)
-        if tuple(state[n].shape) != tuple(own[n].shape)
-    )
-    problems = (
-        [f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"] * bool(missing)
-        + [f"unexpected {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}"] * bool(extra)
-        + [f"shape {s}" for s in shaped[:5]]
-    )
-    if problems:
-        raise ModelMismatchError(
-            f"{source}: the weights do not fit the model: {'; '.join(problems)}"
-        )
-    model.load_state_dict(state)

@@ -25,6 +25,7 @@ from maskkit.format import (
     load,
     read_metadata,
 )
+from maskkit.models.binding import apply_mask
 from tests.conftest import FIXTURES, ROOT, random_mask_arrays
 
 SHAPES = {"b.weight": (5, 7), "a.weight": (3, 2, 3, 3), "c.weight": (11,)}
@@ -207,10 +208,10 @@ def test_apply_to_zeroes_pruned_weights_and_lists_mismatches():
     torch = pytest.importorskip("torch")
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
     keep = {"0.weight": np.array([[1, 0, 1, 0]] * 3, bool), "1.weight": np.ones((2, 3), bool)}
-    Mask(keep).apply_to(model)
+    apply_mask(Mask(keep), model)
     assert torch.equal(model[0].weight == 0, torch.from_numpy(~keep["0.weight"]))
     bad = Mask({"0.weight": np.ones((4, 3), bool), "9.weight": np.ones(2, bool)})
     with pytest.raises(ModelMismatchError) as info:
-        bad.apply_to(model)
+        apply_mask(bad, model)
     assert "0.weight [4, 3] vs model [3, 4]" in str(info.value)
     assert "9.weight (not in the model)" in str(info.value)

@@ -14,7 +14,7 @@ from maskkit._version import __version__
 from maskkit.errors import ModelMismatchError, OptionError
 from maskkit.format import InitRef, Mask, ModelBinding, StageRecord, load
 from maskkit.interop import import_mask, read_masks
-from maskkit.models.binding import new_model
+from maskkit.models.binding import apply_mask, new_model
 from tests.conftest import FIXTURES
 
 HERE = FIXTURES / "interop"
@@ -88,7 +88,7 @@ def test_with_a_model_it_is_bound_and_checked():
     model = new_model(
         "lenet300", seed=0, num_classes=3, input_shape=(1, 2, 2), overrides={"hidden": [6, 4]}
     )[0]
-    mask.apply_to(model)
+    apply_mask(mask, model)
     for name, param in model.named_parameters():
         if name in mask.arrays:
             assert np.array_equal(param.detach().numpy() != 0, mask.arrays[name])

@@ -33,8 +33,8 @@ def test_snip_masks_survive_shuffling_and_reinitialisation(mnist):
     snip = maskkit.make_mask(maskkit.score(weights, "snip", dataset=mnist), SPARSITY)
     results = {
         "snip": accuracy(snip, mnist),
-        "snip shuffled": accuracy(snip.shuffle(seed=1), mnist),
-        "snip reinit": accuracy(snip.reinit(seed=1), mnist),
+        "snip shuffled": accuracy(maskkit.shuffle(snip, seed=1), mnist),
+        "snip reinit": accuracy(maskkit.reinit(snip, seed=1), mnist),
         "random": accuracy(maskkit.make_mask(maskkit.score(weights, "random"), SPARSITY), mnist),
     }
     for name, value in results.items():

@@ -14,11 +14,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "Mask",
             "Scores",
             "Weights",
-            "check_fits",
-            "expect_kind",
-            "load",
             "save",
         ],
+        "maskkit.format.reader": ["expect_kind", "load"],
         "maskkit.format.files": ["read_file", "read_header", "read_metadata", "write_atomic"],
         "maskkit.format.metadata": [
             "FORMAT_VERSION",

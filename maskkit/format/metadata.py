@@ -102,6 +102,22 @@ class StageRecord:
     input: str | None = None
     maskkit: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        stage: str,
+        options: Mapping[str, Any],
+        *,
+        seed: int | None = None,
+        input: Any = None,
+    ) -> StageRecord:
+        """The record of ``stage`` run now, by this maskkit version, on ``input``: an artifact
+        (its content hash is recorded), the SHA-256 hex of a foreign file, or None."""
+        from maskkit._version import __version__
+
+        digest = input if input is None or isinstance(input, str) else input.content_hash
+        return cls(stage=stage, options=dict(options), seed=seed, input=digest, maskkit=__version__)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "stage": self.stage,

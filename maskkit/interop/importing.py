@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maskkit._version import __version__
 from maskkit.collapse import warn_if_collapsed
 from maskkit.errors import ModelMismatchError, OptionError
-from maskkit.format.artifact import Mask, load
+from maskkit.format import Mask, load
 from maskkit.format.files import Source
 from maskkit.format.metadata import ENCODINGS, ModelBinding, StageRecord
 from maskkit.interop.reading import AUTO, as_bytes, open_layout, read_payload
@@ -87,7 +86,7 @@ def import_mask(
             init = None
         binding = new_binding
         options["missing"] = missing
-    record = StageRecord("convert", options=options, input=digest, maskkit=__version__)
+    record = StageRecord.of("convert", options, input=digest)
     mask = Mask(
         arrays,
         encoding=encoding or "bool",

@@ -209,12 +209,9 @@ def compare_masks(a: Mask, b: Mask) -> MaskComparison:
     Raises ModelMismatchError when the masks cover different layers or shapes, or are bound to
     models with different fingerprints.
     """
-    fa, fb = a.model.fingerprint, b.model.fingerprint
-    if fa and fb and fa != fb:
-        raise ModelMismatchError(
-            f"the masks fit different models ({a.model.name or 'unknown'} {fa[:19]}… vs "
-            f"{b.model.name or 'unknown'} {fb[:19]}…)"
-        )
+    from maskkit.models.binding import check_same_fingerprint
+
+    check_same_fingerprint(a.model, b.model, what="the masks")
     problems = sorted(
         {f"{n} (only in A)" for n in a.arrays.keys() - b.arrays.keys()}
         | {f"{n} (only in B)" for n in b.arrays.keys() - a.arrays.keys()}

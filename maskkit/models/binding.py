@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
 
     from maskkit.data.types import Dataset
-    from maskkit.format import Artifact, Weights
+    from maskkit.format import Artifact, Mask, Weights
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -159,8 +159,8 @@ def weights_input(
     given), or a plain safetensors state_dict of ``model`` (built here, shaped by ``dataset``).
     """
     from maskkit.format import load
+    from maskkit.format.plain import is_maskkit_artifact
     from maskkit.models import prunable_names
-    from maskkit.start_weights import is_maskkit_artifact, weights_from_plain
 
     if is_maskkit_artifact(data, name=name):
         weights = load(data, kind="weights", name=name)
@@ -314,3 +314,127 @@ def dataset_for_artifact(
     )
     check_dataset(binding, data)
     return data
+
+
+# -- do these tensors fit this model ---------------------------------------------------------
+def _shown(problems: list[str], limit: int = 6) -> str:
+    more = len(problems) - limit
+    return "; ".join(problems[:limit]) + (f"; and {more} more" if more > 0 else "")
+
+
+def misfits(
+    given: Mapping[str, tuple[int, ...]],
+    shapes: Mapping[str, tuple[int, ...]],
+    *,
+    exact: bool = False,
+) -> list[str]:
+    """Every tensor of ``given`` that ``shapes`` (the model's) lacks or shapes differently, and
+    with ``exact`` every model tensor ``given`` lacks: one phrase per problem."""
+    problems = []
+    for name, shape in given.items():
+        if name not in shapes:
+            problems.append(f"{name} (not in the model)")
+        elif tuple(shape) != tuple(shapes[name]):
+            problems.append(f"{name} {list(shape)} vs model {list(shapes[name])}")
+    if exact:
+        problems += [f"missing {name}" for name in shapes if name not in given]
+    return problems
+
+
+def check_fits(
+    arrays: Mapping[str, Any],
+    shapes: Mapping[str, tuple[int, ...]],
+    *,
+    what: str,
+    exact: bool = False,
+) -> None:
+    """ModelMismatchError listing every tensor of ``arrays`` the model lacks or shapes otherwise.
+
+    ``exact`` also refuses model tensors that ``arrays`` does not provide.
+    """
+    given = {name: tuple(a.shape) for name, a in arrays.items()}
+    problems = misfits(given, shapes, exact=exact)
+    if problems:
+        raise ModelMismatchError(f"the {what} does not fit the model: {_shown(problems)}")
+
+
+def check_masks_fit(masks: Mapping[str, Any], model: torch.nn.Module, *, source: str) -> None:
+    """ModelMismatchError unless every mask tensor is a parameter of ``model`` of its shape."""
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    check_fits(masks, shapes, what=f"mask {source}")
+
+
+def apply_mask(mask: Mask, model: torch.nn.Module) -> torch.nn.Module:
+    """Zero the pruned weights of ``model`` in place and return it.
+
+    Refuses (ModelMismatchError, listing every mismatch) a model that lacks a masked parameter
+    or has it with another shape.
+    """
+    import torch
+
+    params = dict(model.named_parameters())
+    check_fits(mask.arrays, {n: tuple(p.shape) for n, p in params.items()}, what="mask")
+    with torch.no_grad():
+        for name, keep in mask.tensor_views().items():
+            param = params[name]
+            param.mul_(keep.to(device=param.device, dtype=param.dtype))
+    return model
+
+
+def load_strict(model: torch.nn.Module, state: Mapping[str, Any], *, source: str) -> None:
+    """Copy ``state`` into ``model``, naming every missing, extra or mis-shaped tensor."""
+    own = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    problems = misfits({n: tuple(t.shape) for n, t in state.items()}, own, exact=True)
+    if problems:
+        raise ModelMismatchError(
+            f"{source}: the weights do not fit the model: {_shown(sorted(problems))}"
+        )
+    model.load_state_dict(dict(state))
+
+
+def check_same_fingerprint(a: ModelBinding, b: ModelBinding, *, what: str) -> None:
+    """ModelMismatchError when both bindings record fingerprints and they differ (``what`` is
+    the subject of the message: "the masks", "the mask and the weights")."""
+    fa, fb = a.fingerprint, b.fingerprint
+    if fa and fb and fa != fb:
+        raise ModelMismatchError(
+            f"{what} fit different models ({a.name or 'unknown'} {fa[:19]}… vs "
+            f"{b.name or 'unknown'} {fb[:19]}…)"
+        )
+
+
+def check_same_model(a: Artifact, b: Artifact, *, what: str, other: str) -> None:
+    """ModelMismatchError unless two artifacts fit one model and cover the same tensors."""
+    check_same_fingerprint(a.model, b.model, what=f"{what} and {other}")
+    given = {n: tuple(x.shape) for n, x in a.arrays.items() if n in a.layer_names}
+    shapes = {n: tuple(x.shape) for n, x in b.arrays.items() if n in b.layer_names}
+    problems = misfits(given, shapes, exact=True)
+    if problems:
+        raise ModelMismatchError(
+            f"{what} and {other} cover different tensors: {_shown(sorted(problems))}"
+        )
+
+
+def require_known_model(artifact: Artifact, stage: str) -> None:
+    """ModelMismatchError when ``stage`` needs to rebuild the model of an artifact bound to none."""
+    _require_known(artifact.model, stage)
+
+
+def weights_from_plain(
+    data: bytes, *, name: str, model: torch.nn.Module, binding: ModelBinding, prunable: list[str]
+) -> Weights:
+    """A plain safetensors state_dict for ``model`` as a weights artifact whose provenance starts here.
+
+    Its init reference is the file itself (path and SHA-256), so later stages can find it again.
+    """
+    from maskkit.format import InitRef, Weights
+    from maskkit.format.plain import plain_state_dict, sha256_hex
+
+    state = plain_state_dict(data, name=name)
+    load_strict(model, state, source=name)
+    return Weights(
+        model.state_dict(),
+        prunable=prunable,
+        model=binding,
+        init=InitRef(sha256=sha256_hex(data), path=name),
+    )

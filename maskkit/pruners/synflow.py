@@ -91,8 +91,6 @@ class SynflowMethod(Method):
     name = "synflow"
     Options = SynflowOptions
     needs_data = False
-    needs_input_shape = True
-    progress_unit = "rounds"
 
     def _score(
         self,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from maskkit.format.artifact import check_fits
+from maskkit.models.binding import check_fits
 
 
 class MaskEnforcer:
