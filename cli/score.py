@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from maskkit_cli.data_options import data_options
 from maskkit_cli.options import (
-    SPARSITY,
+    MethodCommand,
     input_argument,
     method_options,
     model_options,
@@ -18,14 +20,9 @@ from maskkit_cli.stage_io import run_stage
 from maskkit_cli.streams import read_input
 
 
-@click.command()
+@click.command(cls=MethodCommand, before="current_mask")
 @input_argument
-@click.option(
-    "--method",
-    required=True,
-    metavar="NAME",
-    help="random, magnitude, snip, grasp, grasp-abs or synflow (see spec/methods/).",
-)
+@click.option("--method", required=True, metavar="NAME", help="A registered scoring method.")
 @model_options()
 @click.option(
     "--seed",
@@ -40,49 +37,7 @@ from maskkit_cli.streams import read_input
     type=click.IntRange(min=1),
     default=10,
     show_default=True,
-    help="snip/grasp: examples of every class to score on (class-balanced, no augmentation).",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=None,
-    help="snip/grasp: examples per forward pass.",
-)
-@click.option(
-    "--batching",
-    type=click.Choice(["near-equal", "fixed", "class-halves"]),
-    default=None,
-    help="snip/grasp: how the examples are cut into batches (default near-equal).",
-)
-@click.option(
-    "--combine",
-    type=click.Choice(["mean", "sum"]),
-    default=None,
-    help="snip/grasp: batch losses weighted by size (mean, default) or added up (sum).",
-)
-@click.option(
-    "--batchnorm",
-    type=click.Choice(["train", "eval"]),
-    default=None,
-    help="snip/grasp: BatchNorm uses batch (train, default) or running (eval) statistics.",
-)
-@click.option(
-    "--temperature",
-    type=float,
-    default=None,
-    help="grasp: logits are divided by this (default 200).",
-)
-@click.option(
-    "--rounds",
-    type=click.IntRange(min=1),
-    default=None,
-    help="synflow: pruning rounds (default 100).",
-)
-@click.option(
-    "--sparsity",
-    type=SPARSITY,
-    default=None,
-    help="synflow: the sparsity its iterative pruning aims at; mask at the same sparsity.",
+    help="Methods that score on data: examples of every class to score on (class-balanced, no augmentation).",
 )
 @click.option(
     "--mask",
@@ -106,15 +61,9 @@ def score(
     data_seed: int,
     trust_code: bool,
     samples_per_class: int,
-    batch_size: int | None,
-    batching: str | None,
-    combine: str | None,
-    batchnorm: str | None,
-    temperature: float | None,
-    rounds: int | None,
-    sparsity: float | None,
     current_mask: str | None,
     output: str | None,
+    method_values: dict[str, Any],
 ) -> None:
     """Score the prunable weights of a model; write a scores artifact.
 
@@ -137,18 +86,7 @@ def score(
     from maskkit_cli.streams import load_input, read_optional_input
 
     m = get_method(method)
-    given = {
-        "batch_size": batch_size,
-        "batching": batching,
-        "combine": combine,
-        "batchnorm": batchnorm,
-        "temperature": temperature,
-        "rounds": rounds,
-        "sparsity": sparsity,
-    }
-    options = method_options(m, given)
-    if m.name == "synflow" and sparsity is None:
-        raise click.UsageError("synflow needs --sparsity: the target of its iterative pruning")
+    options = method_options(m, method_values)
     trusted = trust(trust_code, model, dataset)
 
     def make():
@@ -181,7 +119,7 @@ def score(
             seed=seed,
             trust_code=trusted,
             source=found[1] if found is not None else "the weights",
-            progress=stage_progress(f"{m.name} rounds" if m.name == "synflow" else m.name),
+            progress=stage_progress(f"{m.name} {m.progress_unit}".strip()),
         )
 
     run_stage(output, make)

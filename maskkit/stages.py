@@ -168,8 +168,8 @@ def score(
         model, weights = weights, _unbound_weights(weights)
     m = get_method(method)
     values = dict(options or {})
-    if m.name == "synflow" and "input_shape" not in values:
-        values["input_shape"] = _input_shape(weights.model)
+    if m.needs_input_shape and "input_shape" not in values:
+        values["input_shape"] = _input_shape(m.name, weights.model)
     opts = m.make_options(values)
     described: dict[str, Any] = {"method": m.name, **opts.to_dict()}
 
@@ -232,11 +232,11 @@ def _model_holding(weights: Weights, trust_code: Trust, source: str) -> torch.nn
     return model
 
 
-def _input_shape(binding: ModelBinding) -> tuple[int, ...]:
+def _input_shape(method: str, binding: ModelBinding) -> tuple[int, ...]:
     shape = binding.args.get("input_shape")
     if not shape:
         raise OptionError(
-            f"synflow needs the model's input shape; model {binding.name} records none "
+            f"{method} needs the model's input shape; model {binding.name} records none "
             "(give input_shape in the options, or --input-shape)"
         )
     return tuple(int(s) for s in shape)
@@ -289,7 +289,7 @@ def make_mask(
         described["invert"] = True
     if exclude:
         described["exclude"] = list(exclude)
-    _warn_synflow_sparsity(scores, sparsity, rule)
+    _warn_target_sparsity(scores, sparsity, rule)
     masks = masking.make_mask(
         scores.arrays,
         0.0 if sparsity is None else sparsity,  # (ignored by the like and densities rules)
@@ -308,15 +308,18 @@ def make_mask(
     )
 
 
-def _warn_synflow_sparsity(scores: Scores, sparsity: float | None, rule: str) -> None:
+def _warn_target_sparsity(scores: Scores, sparsity: float | None, rule: str) -> None:
+    # A method with a sparsity option (SynFlow) prunes iteratively towards it: its scores
+    # encode that one mask, which only the global rule at the same sparsity reproduces.
     last = scores.provenance[-1] if scores.provenance else None
-    if last is None or last.stage != "score" or last.options.get("method") != "synflow":
+    if last is None or last.stage != "score" or last.options.get("sparsity") is None:
         return
     target = last.options.get("sparsity")
+    method = last.options.get("method")
     if rule != "global" or target != sparsity:
         warnings.warn(
-            f"these synflow scores were made for the global rule at sparsity {target}; masking "
-            f"them with rule {rule} at {sparsity} does not give the iterative SynFlow mask",
+            f"these {method} scores were made for the global rule at sparsity {target}; masking "
+            f"them with rule {rule} at {sparsity} does not give the iterative {method} mask",
             MaskkitWarning,
             stacklevel=2,
         )

@@ -1,32 +1,27 @@
 """Pruning-at-initialization scoring methods: random, magnitude, SNIP, GraSP, |GraSP|, SynFlow.
 
+>>> from maskkit.pruners import compute_scores, get_method
 >>> scores = compute_scores(model, "magnitude", ["fc.weight"])   # doctest: +SKIP
 >>> get_method("snip").needs_data
 True
 
-Each method's exact formula and defaults are in ``spec/methods/<name>.md``.
+Each method's exact formula and defaults are in ``spec/methods/<name>.md``. Names resolve on
+first use, so ``known_methods()`` imports neither torch nor any method's module.
 """
 
 from __future__ import annotations
 
-from maskkit.pruners.base import Method, MethodOptions
-from maskkit.pruners.compute import compute_scores
-from maskkit.pruners.grasp import GraspOptions
-from maskkit.pruners.magnitude import MagnitudeOptions
-from maskkit.pruners.random_scores import RandomOptions
-from maskkit.pruners.registry import get_method, known_methods
-from maskkit.pruners.snip import SnipOptions
-from maskkit.pruners.synflow import SynflowOptions
+from maskkit._lazy import lazy_exports
 
-__all__ = [
-    "GraspOptions",
-    "MagnitudeOptions",
-    "Method",
-    "MethodOptions",
-    "RandomOptions",
-    "SnipOptions",
-    "SynflowOptions",
-    "compute_scores",
-    "get_method",
-    "known_methods",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "maskkit.pruners.base": ["Method", "MethodOptions"],
+        "maskkit.pruners.registry": ["METHODS", "compute_scores", "get_method", "known_methods"],
+        "maskkit.pruners.grasp": ["GraspOptions"],
+        "maskkit.pruners.magnitude": ["MagnitudeOptions"],
+        "maskkit.pruners.random_scores": ["RandomOptions"],
+        "maskkit.pruners.snip": ["SnipOptions"],
+        "maskkit.pruners.synflow": ["SynflowOptions"],
+    },
+)

@@ -8,7 +8,6 @@ refuses NaN, so that every method obeys the same contract.
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -16,8 +15,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from maskkit import _options
 from maskkit._validate import check_seed
-from maskkit.errors import OptionError
 from maskkit.pruners import contract
 from maskkit.pruners.progress import ScoreProgress, reporting
 
@@ -25,56 +24,56 @@ Data = tuple[Tensor, Tensor]
 
 
 class MethodOptions:
-    """Mixin for the frozen dataclass that holds one method's options."""
+    """Mixin for the frozen dataclass that holds one method's options.
+
+    Each field's ``metadata`` carries its ``"help"`` (and ``"choices"``, for a field that takes
+    one of a few words): the CLI builds its flags from them.
+    """
 
     def to_dict(self) -> dict[str, Any]:
         """The options as a JSON-ready dict (tuples become lists), for provenance records."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
+        return _options.to_dict(self)
 
 
 class Method(ABC):
-    """One pruning-at-initialization scoring method (see ``spec/methods/<name>.md``)."""
+    """One pruning-at-initialization scoring method (see ``spec/methods/<name>.md``).
+
+    A method declares what it needs: ``needs_data`` (a batch of scoring examples) and
+    ``needs_input_shape`` (an ``input_shape`` option, which the stages fill in from the model
+    when the caller gives none).
+    """
 
     name: ClassVar[str]
     Options: ClassVar[type]
     needs_data: ClassVar[bool] = False
+    needs_input_shape: ClassVar[bool] = False
+    #: What ``progress(done, total)`` counts, for progress bars ("rounds"); "" if nothing.
+    progress_unit: ClassVar[str] = ""
 
     def make_options(self, values: Any = None) -> Any:
         """Options from None (the defaults), an ``Options`` record, or a mapping of field values.
 
+        String values (``KEY=VALUE`` from a command line) are converted by the field's type.
         Example: ``get_method("snip").make_options({"batch_size": 100})``.
         """
         if isinstance(values, self.Options):
             return values
-        if values is None:
-            values = {}
-        if not isinstance(values, Mapping):
-            raise OptionError(
-                f"{self.name}: options must be a {self.Options.__name__} or a mapping, "
-                f"not {type(values).__name__}"
-            )
-        fields = dataclasses.fields(self.Options)
-        known = [f.name for f in fields]
-        unknown = sorted(str(k) for k in values if k not in known)
-        if unknown:
-            raise OptionError(
-                f"{self.name}: unknown option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(known) or '(none)'}"
-            )
-        missing = [
-            f.name
-            for f in fields
-            if f.name not in values
-            and f.default is dataclasses.MISSING
-            and f.default_factory is dataclasses.MISSING
-        ]
-        if missing:
-            raise OptionError(f"{self.name}: missing required option(s) {', '.join(missing)}")
-        return self.Options(**values)
+        return _options.from_mapping(self.Options, values, what=self.name)
+
+    def model_options(self) -> tuple[str, ...]:
+        """The options the stages fill in from the model when the caller gives none."""
+        return ("input_shape",) if self.needs_input_shape else ()
+
+    def check_options(self, values: Mapping[str, Any]) -> None:
+        """Refuse bad ``values`` before any work, even those the model will complete.
+
+        With ``needs_input_shape`` and no ``input_shape`` given, a stand-in shape takes its
+        place for the check: the real one comes from the model when scoring.
+        """
+        probe = dict(values)
+        if self.needs_input_shape:
+            probe.setdefault("input_shape", (1,))
+        self.make_options(probe)
 
     def score(
         self,

@@ -91,6 +91,8 @@ class SynflowMethod(Method):
     name = "synflow"
     Options = SynflowOptions
     needs_data = False
+    needs_input_shape = True
+    progress_unit = "rounds"
 
     def _score(
         self,
