@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "convert": "maskkit_cli.convert:convert",
     "diff": "maskkit_cli.diff:diff",
     "eval": "maskkit_cli.eval:evaluate",
+    "experiment": "maskkit_cli.experiment:experiment",
     "imp": "maskkit_cli.imp:imp",
     "info": "maskkit_cli.info:info",
     "init": "maskkit_cli.init:init",
