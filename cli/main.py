@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "list": "maskkit_cli.catalog:catalog",
     "mask": "maskkit_cli.mask:mask",
     "reinit": "maskkit_cli.reinit:reinit",
+    "report": "maskkit_cli.report_command:report",
     "rewind": "maskkit_cli.rewind:rewind",
     "score": "maskkit_cli.score:score",
     "shuffle": "maskkit_cli.shuffle:shuffle",
