@@ -310,6 +310,16 @@ def _count_cells(
     summary.cells_not_run = counts.get("not-run", 0)
 
 
+def _sweep_temporary(layout: Layout) -> None:
+    """Remove the temporary files of writes a killed run left (ours: we hold the lock)."""
+    for sub in ("artifacts", "nodes", "logs"):
+        folder = os.path.join(layout.root, sub)
+        for name in os.listdir(folder):
+            if name.startswith(".") and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+
+
 def _lost(node_id: str, message: str) -> dict[str, Any]:
     return {"ok": False, "node_id": node_id, "error": message, "traceback": message + "\n"}
 
@@ -365,6 +375,7 @@ def run_experiment(
     layout = Layout(os.fspath(dir))
     prepare_folder(layout)
     with folder_lock(layout):
+        _sweep_temporary(layout)
         _write_text(layout.grid, grid.text)
         plan = build_plan(grid)
         if executor is not None:
