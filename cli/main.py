@@ -72,8 +72,8 @@ class LazyGroup(click.Group):
         except MaskkitError as exc:
             if debugging(ctx):
                 raise
-            # A library error may carry its advice in terms of the CLI's options too.
-            message = getattr(exc, "cli_message", None) or str(exc)
+            # The library names parameters; its cli_message gives the same advice as flags.
+            message = exc.cli_message or str(exc)
             _fail(ctx, message, EXIT_USAGE if isinstance(exc, OptionError) else EXIT_ERROR)
         except BrokenPipeError:
             # The reader went away (| head): end quietly, as a process killed by SIGPIPE would.

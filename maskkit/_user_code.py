@@ -39,14 +39,12 @@ def require_trusted(name: str | None, what: str, trust: Trust, *, source: str) -
     # train, eval and imp take no --model, so only a dataset can be named again.
     again = "the same --dataset, or " if what == "user dataset" else ""
     found = f"{source}: names the {what} {name!r}, code that maskkit would import and run"
-    error = UntrustedCodeError(
+    raise UntrustedCodeError(
         f"{found}; it runs only when you name it: pass trust_code=True (or a collection "
-        "holding the name) if you trust this file"
+        "holding the name) if you trust this file",
+        cli_message=f"{found}; it runs only when you name it: give {again}--trust-code if you "
+        "trust this file",
     )
-    error.cli_message = (  # type: ignore[attr-defined]
-        f"{found}; it runs only when you name it: give {again}--trust-code if you trust this file"
-    )
-    raise error
 
 
 def resolve_callable(name: str, what: str) -> Callable[..., Any]:

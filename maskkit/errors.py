@@ -1,7 +1,8 @@
 """The exceptions maskkit raises for problems a user can fix.
 
 Every message is one line that names the file (or option) and what is wrong with it: the CLI
-prints ``maskkit: error: <message>`` and exits 1 (2 for an :class:`OptionError`, a usage
+prints ``maskkit: error: <message>`` (or the error's ``cli_message``, the same advice in terms
+of flags) and exits 1 (2 for an :class:`OptionError`, a usage
 mistake), so the message is all the user sees. Anything
 that is not a :class:`MaskkitError` is a bug and keeps its traceback.
 
@@ -13,7 +14,16 @@ from __future__ import annotations
 
 
 class MaskkitError(Exception):
-    """A problem with the user's input, options or environment (exit code 1)."""
+    """A problem with the user's input, options or environment (exit code 1).
+
+    The message speaks to a Python caller, naming parameters (``weights=``). Where the advice
+    differs on the command line, ``cli_message`` says the same in terms of the commands and
+    their flags (``--weights``); the CLI prints it instead of the message.
+    """
+
+    def __init__(self, *args: object, cli_message: str | None = None) -> None:
+        super().__init__(*args)
+        self.cli_message = cli_message
 
 
 class FormatError(MaskkitError):

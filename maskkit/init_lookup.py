@@ -91,7 +91,8 @@ def find_init_weights(
 
     Raises :class:`IntegrityError` when a candidate exists but holds other bytes, else
     :class:`FormatError`; both name ``source`` and every place looked at. The exception's
-    ``cli_message`` gives the same advice in terms of the command-line options.
+    ``cli_message`` (see :class:`maskkit.errors.MaskkitError`) gives the same advice in terms
+    of the command-line options.
     """
     tried: list[str] = []
     mismatch = False
@@ -107,13 +108,11 @@ def find_init_weights(
         tried.append(f"{shown(candidate)} does not match")
     where = "; ".join(tried) if tried else "it records no path"
     head = f"{shown(source)}: no file has the SHA-256 ({sha256[:16]}...) of its initial weights: {where}"
-    error = (IntegrityError if mismatch else FormatError)(
-        f"{head}; pass it with weights=, or its folder with weights_dirs= or {WEIGHTS_PATH_ENV}"
+    raise (IntegrityError if mismatch else FormatError)(
+        f"{head}; pass it with weights=, or its folder with weights_dirs= or {WEIGHTS_PATH_ENV}",
+        cli_message=f"{head}; pass it with --weights, or its folder with --weights-dir or "
+        f"{WEIGHTS_PATH_ENV}",
     )
-    error.cli_message = (  # type: ignore[attr-defined]
-        f"{head}; pass it with --weights, or its folder with --weights-dir or {WEIGHTS_PATH_ENV}"
-    )
-    raise error
 
 
 def read_regular_safetensors(path: str, *, follow_symlinks: bool = False) -> bytes:

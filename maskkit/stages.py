@@ -235,9 +235,10 @@ def _model_holding(weights: Weights, trust_code: Trust, source: str) -> torch.nn
 def _input_shape(method: str, binding: ModelBinding) -> tuple[int, ...]:
     shape = binding.args.get("input_shape")
     if not shape:
+        missing = f"{method} needs the model's input shape; model {binding.name} records none"
         raise OptionError(
-            f"{method} needs the model's input shape; model {binding.name} records none "
-            "(give input_shape in the options, or --input-shape)"
+            f"{missing} (give input_shape in the options)",
+            cli_message=f"{missing} (give --input-shape)",
         )
     return tuple(int(s) for s in shape)
 

@@ -98,12 +98,12 @@ def initial_model(
             model, read_weights(weights, binding=artifact.model), source=os.fspath(weights)
         )
     elif init is None:
-        error = FormatError(
-            f"{source}: the mask records no initial weights; pass them with weights=, "
-            "or give it a seed with 'maskkit reinit'"
+        missing = f"{source}: the mask records no initial weights"
+        raise FormatError(
+            f"{missing}; pass them with weights=, or give it a seed with maskkit.reinit()",
+            cli_message=f"{missing}; pass them with --weights, or give it a seed with "
+            "'maskkit reinit'",
         )
-        error.cli_message = str(error).replace("weights=", "--weights")  # type: ignore[attr-defined]
-        raise error
     elif init.sha256 is not None:
         state = resolve_init_weights(
             init, binding=artifact.model, source=source, weights_dirs=weights_dirs

@@ -193,10 +193,13 @@ class Metadata:
 def metadata_from_header(metadata: Mapping[str, str] | None, *, source: str) -> Metadata:
     """Find, parse and validate the maskkit document in a safetensors ``__metadata__`` map."""
     if not metadata or METADATA_KEY not in metadata:
-        raise FormatError(
+        foreign = (
             f"{source}: not a maskkit artifact (a safetensors file without '{METADATA_KEY}' "
-            "metadata); to use its tensors as a mask, import it with "
-            "'maskkit convert --model NAME'"
+            "metadata); to use its tensors as a mask, import it with"
+        )
+        raise FormatError(
+            f"{foreign} maskkit.import_mask(..., model=NAME)",
+            cli_message=f"{foreign} 'maskkit convert --model NAME'",
         )
     doc = strict_json.loads(metadata[METADATA_KEY], source=source, what="maskkit metadata")
     return parse_metadata(doc, source=source)

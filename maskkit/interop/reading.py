@@ -68,9 +68,10 @@ def open_layout(
             f"{source}: not a mask in a known layout (the torch file holds {describe(obj)}); {listing}"
         )
     if len(found) > 1:
+        ambiguous = f"{source}: ambiguous content, it reads as {' and as '.join(found)}"
         raise FormatError(
-            f"{source}: ambiguous content, it reads as {' and as '.join(found)}; "
-            f"choose one with --from ({listing})"
+            f"{ambiguous}; choose one with layout= ({listing})",
+            cli_message=f"{ambiguous}; choose one with --from ({listing})",
         )
     return found[0], obj
 

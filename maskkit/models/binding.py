@@ -34,9 +34,10 @@ def bind(name: str, args: Mapping[str, Any], model: torch.nn.Module) -> ModelBin
 
 def _require_known(binding: ModelBinding, source: str) -> str:
     if binding.name is None:
+        unknown = f"{source}: the model is unknown (the mask was imported without one)"
         raise ModelMismatchError(
-            f"{source}: the model is unknown (the mask was imported without one); "
-            "rebind it with 'maskkit convert --model NAME'"
+            f"{unknown}; rebind it with maskkit.import_mask(..., model=NAME)",
+            cli_message=f"{unknown}; rebind it with 'maskkit convert --model NAME'",
         )
     return binding.name
 
@@ -58,7 +59,8 @@ def build_bound_model(
     try:
         model = build_model(name, binding.args, seed=seed)
     except OptionError as exc:  # the file's record, not the command line: bad data (exit 1)
-        raise ModelMismatchError(f"{source}: {exc}") from exc
+        cli = f"{source}: {exc.cli_message}" if exc.cli_message else None
+        raise ModelMismatchError(f"{source}: {exc}", cli_message=cli) from exc
     check_fingerprint(binding, model, source=source)
     return model
 
@@ -175,9 +177,10 @@ def weights_input(
             )
         return weights
     if model is None:
+        plain = f"{name}: a plain safetensors file without maskkit metadata"
         raise OptionError(
-            f"{name}: a plain safetensors file without maskkit metadata: give --model to say "
-            "which model's state_dict it is"
+            f"{plain}: give model= to say which model's state_dict it is",
+            cli_message=f"{plain}: give --model to say which model's state_dict it is",
         )
     net, binding = new_model(
         model,
@@ -215,7 +218,7 @@ def dataset_for_model(
 
     name = dataset or default_dataset(model)
     if name is None:
-        raise OptionError(f"model {model} has no default dataset: give a dataset (--dataset)")
+        raise _no_default_dataset(model)
     if _generated(name):
         rest = {k: v for k, v in (model_args or {}).items() if v is not None}
         if num_classes is not None:
@@ -232,6 +235,13 @@ def dataset_for_model(
         input_shape=input_shape,
         num_classes=num_classes,
         options=options,
+    )
+
+
+def _no_default_dataset(model: str) -> OptionError:
+    return OptionError(
+        f"model {model} has no default dataset: give a dataset",
+        cli_message=f"model {model} has no default dataset: give --dataset",
     )
 
 
@@ -302,7 +312,7 @@ def dataset_for_artifact(
     if name is None:
         name = default_dataset(model)
     if name is None:
-        raise OptionError(f"model {model} has no default dataset: give a dataset (--dataset)")
+        raise _no_default_dataset(model)
     shape = binding.args.get("input_shape")
     data = load_dataset(
         name,
@@ -398,8 +408,8 @@ def check_same_fingerprint(a: ModelBinding, b: ModelBinding, *, what: str) -> No
     fa, fb = a.fingerprint, b.fingerprint
     if fa and fb and fa != fb:
         raise ModelMismatchError(
-            f"{what} fit different models ({a.name or 'unknown'} {fa[:19]}… vs "
-            f"{b.name or 'unknown'} {fb[:19]}…)"
+            f"{what} fit different models (model {a.name or 'unknown'}, fingerprint "
+            f"{fa[:19]}…, vs model {b.name or 'unknown'}, fingerprint {fb[:19]}…)"
         )
 
 

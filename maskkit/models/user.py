@@ -81,9 +81,10 @@ def user_model_args(
         elif var_kw or key in named:
             needed.append(key)
     if needed:
+        needs = f"user model {name!r} needs {' and '.join(needed)}"
         raise OptionError(
-            f"user model {name!r} needs {' and '.join(needed)}: give a dataset (--dataset), "
-            "or --num-classes and --input-shape"
+            f"{needs}: give a dataset, or num_classes and input_shape",
+            cli_message=f"{needs}: give --dataset, or --num-classes and --input-shape",
         )
     missing = []
     for key, param in named.items():
