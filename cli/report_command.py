@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from maskkit_cli.options import FiniteFloatRange, json_option
-from maskkit_cli.report import KeyValues, Lines, Report, Table, bar, emit
+from maskkit_cli.report import KeyValues, Lines, Report, Table, bar, emit, stdout_is_terminal
 
 if TYPE_CHECKING:
     from maskkit.report.tables import AblationEntry, LayerView, Matching, ReportData, Summary
@@ -251,7 +251,63 @@ def render(data: ReportData) -> Report:
                 ],
             )
         )
+    if stdout_is_terminal():
+        blocks = [part for block in blocks for part in _fit(block)]
     return Report(blocks)
+
+
+#: per table title prefix: the leading columns repeated in every part, and how many of the
+#: other columns belong together (an ablation's accuracy and its difference)
+_KEYS = {
+    "test accuracy": (1, 1),
+    "ablations": (4, 2),
+    "accuracy (%) by the step": (3, 1),
+    "multiply": (1, 1),
+}
+
+
+def _fit(block: KeyValues | Lines | Table) -> list[KeyValues | Lines | Table]:
+    """A wide table split into parts that fit the terminal, its leading columns repeated.
+
+    rich would otherwise shrink every column and cut the numbers short with an ellipsis.
+    """
+    import shutil
+
+    if not isinstance(block, Table) or block.terminal_only:
+        return [block]
+    keys, group = next((v for k, v in _KEYS.items() if block.title.startswith(k)), (0, 0))
+    if not keys:
+        return [block]
+    width = shutil.get_terminal_size((120, 24)).columns
+
+    def column_width(i: int) -> int:
+        cells = [block.columns[i], *(row[i] for row in block.rows)]
+        return max(len(c) for c in cells) + 3  # padding and the gap rich draws
+
+    fixed = sum(column_width(i) for i in range(keys)) + 2
+    parts: list[list[int]] = [[]]
+    used = fixed
+    for start in range(keys, len(block.columns), group):
+        columns = list(range(start, min(start + group, len(block.columns))))
+        needed = sum(column_width(i) for i in columns)
+        if parts[-1] and used + needed > width:
+            parts.append([])
+            used = fixed
+        parts[-1] += columns
+        used += needed
+    if len(parts) == 1:
+        return [block]
+    out: list[KeyValues | Lines | Table] = []
+    for n, part in enumerate(parts, 1):
+        chosen = list(range(keys)) + part
+        out.append(
+            Table(
+                [block.columns[i] for i in chosen],
+                [[row[i] for i in chosen] for row in block.rows],
+                title=f"{block.title} ({n} of {len(parts)})",
+            )
+        )
+    return out
 
 
 def _matching_line(m: Matching, data: ReportData) -> str:

@@ -186,3 +186,31 @@ def test_1000_cells_report_fast_without_torch(tmp_path):
     assert (torch, numpy) == ("False", "False")
     # Generous bounds for a shared 2-core machine: table and JSON together, and the whole process.
     assert float(seconds) < 5.0 and wall < 10.0
+
+
+def test_wide_tables_are_split_to_fit_a_terminal(grid, monkeypatch):
+    import maskkit_cli.report_command as command
+    from maskkit.report import build, load_experiment
+    from maskkit_cli.report import Table
+
+    data = build(load_experiment(grid))
+    whole = [b for b in command.render(data).blocks if isinstance(b, Table)]
+    monkeypatch.setattr(command, "stdout_is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "100")
+    parts = [b for b in command.render(data).blocks if isinstance(b, Table)]
+    main = [t for t in parts if t.title.startswith("test accuracy")]
+    assert [t.title[-8:] for t in main] == ["(1 of 2)", "(2 of 2)"]
+    # every column appears once, the method column in each part, and no part is wider than 100
+    assert [c for t in main for c in t.columns[1:]] == list(whole[0].columns[1:])
+    assert all(t.columns[0] == "method" for t in main)
+    ablations = [t for t in parts if t.title.startswith("ablations")]
+    assert len(ablations) == 2 and ablations[1].columns == [
+        "method",
+        "k",
+        "remaining",
+        "none",
+        "invert",
+        "Δ invert",
+    ]
+    monkeypatch.setenv("COLUMNS", "400")
+    assert len([b for b in command.render(data).blocks if isinstance(b, Table)]) == len(whole)

@@ -242,3 +242,14 @@ def test_reading_does_not_write_into_the_folder(grid):
     before = sorted(p.name for p in grid.iterdir())
     build(load_experiment(grid))
     assert sorted(p.name for p in grid.iterdir()) == before == ["index.sqlite"]
+
+
+def test_other_model_arguments_are_mixed_too(tmp_path):
+    a = make_index(tmp_path / "a", seeds("snip", 0.9, [0.9]))
+    b = make_index(tmp_path / "b", seeds("snip", 0.9, [0.9]))
+    db = sqlite3.connect(b / "index.sqlite")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'model_args'", ('{"width": 2}',))
+    db.commit()
+    db.close()
+    with pytest.raises(ReportError, match=r"model_args '\{\"width\": 2\}' differs"):
+        load_experiments([a, b])

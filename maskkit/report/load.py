@@ -100,7 +100,7 @@ def load_experiments(
     first = loaded[0]
     if not allow_mixed:
         for other in loaded[1:]:
-            for key in ("model", "dataset"):
+            for key in ("model", "model_args", "dataset"):
                 a, b = first.meta.get(key, ""), other.meta.get(key, "")
                 if a != b:
                     raise ReportError(
