@@ -19,7 +19,7 @@ def catalog(as_json: bool) -> None:
       maskkit list --json | jq '.models[].name'
     """
     from maskkit.data import known_datasets
-    from maskkit.masking import RULES
+    from maskkit.masking.rules import known_rules
     from maskkit.models import default_dataset, known_models, model_family
     from maskkit.pruners import get_method, known_methods
 
@@ -32,7 +32,7 @@ def catalog(as_json: bool) -> None:
         "models": models,
         "methods": methods,
         "datasets": known_datasets(),
-        "rules": list(RULES),
+        "rules": known_rules(),
     }
     report = Report(
         [

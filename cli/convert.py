@@ -6,12 +6,14 @@ import os
 
 import click
 
-from maskkit.interop.registry import TARGETS, known_layouts
+from maskkit.interop.registry import MASKKIT, MISSING, TARGETS, known_layouts
 from maskkit_cli.data_options import dataset_options
-from maskkit_cli.options import input_argument, model_options
+from maskkit_cli.options import LiveChoice, encodings, input_argument, model_options
 
-#: --from choices: detection, the foreign layouts, and a maskkit mask (to rebind or re-encode).
-FROM_CHOICES = ["auto", *known_layouts(), "maskkit"]
+
+def from_choices() -> list[str]:
+    """--from: detection, the foreign layouts, and a maskkit mask (to rebind or re-encode)."""
+    return ["auto", *known_layouts(), MASKKIT]
 
 
 @click.command()
@@ -27,7 +29,7 @@ FROM_CHOICES = ["auto", *known_layouts(), "maskkit"]
 @click.option(
     "--from",
     "layout",
-    type=click.Choice(FROM_CHOICES),
+    type=LiveChoice(from_choices),
     default="auto",
     show_default=True,
     help="Layout of INPUT; auto detects it from the content.",
@@ -44,7 +46,7 @@ FROM_CHOICES = ["auto", *known_layouts(), "maskkit"]
 @model_options()
 @click.option(
     "--missing",
-    type=click.Choice(["error", "keep", "omit"]),
+    type=click.Choice(MISSING),
     default="error",
     show_default=True,
     help="With --model: prunable layers the file has no mask for are an error, kept whole "
@@ -52,7 +54,7 @@ FROM_CHOICES = ["auto", *known_layouts(), "maskkit"]
 )
 @click.option(
     "--encoding",
-    type=click.Choice(["bool", "packbits"]),
+    type=LiveChoice(encodings),
     default=None,
     help="Encoding of a maskkit output (default: bool, or the input mask's).",
 )

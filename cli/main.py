@@ -7,7 +7,6 @@ Commands are looked up lazily so that ``maskkit --help`` and the report commands
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import sys
@@ -16,27 +15,31 @@ from typing import Any
 
 import click
 
+from maskkit._registry import Registry
 from maskkit._version import __version__
 
 #: command name -> "module:attribute" inside maskkit_cli. One line per command.
-COMMANDS: dict[str, str] = {
-    "convert": "maskkit_cli.convert:convert",
-    "diff": "maskkit_cli.diff:diff",
-    "eval": "maskkit_cli.eval:evaluate",
-    "experiment": "maskkit_cli.experiment:experiment",
-    "imp": "maskkit_cli.imp:imp",
-    "info": "maskkit_cli.info:info",
-    "init": "maskkit_cli.init:init",
-    "list": "maskkit_cli.catalog:catalog",
-    "mask": "maskkit_cli.mask:mask",
-    "reinit": "maskkit_cli.reinit:reinit",
-    "report": "maskkit_cli.report_command:report",
-    "rewind": "maskkit_cli.rewind:rewind",
-    "score": "maskkit_cli.score:score",
-    "shuffle": "maskkit_cli.shuffle:shuffle",
-    "train": "maskkit_cli.train:train",
-    "verify": "maskkit_cli.verify:verify",
-}
+COMMANDS: Registry[click.Command] = Registry(
+    "command",
+    {
+        "convert": "maskkit_cli.convert:convert",
+        "diff": "maskkit_cli.diff:diff",
+        "eval": "maskkit_cli.eval:evaluate",
+        "experiment": "maskkit_cli.experiment:experiment",
+        "imp": "maskkit_cli.imp:imp",
+        "info": "maskkit_cli.info:info",
+        "init": "maskkit_cli.init:init",
+        "list": "maskkit_cli.catalog:catalog",
+        "mask": "maskkit_cli.mask:mask",
+        "reinit": "maskkit_cli.reinit:reinit",
+        "report": "maskkit_cli.report_command:report",
+        "rewind": "maskkit_cli.rewind:rewind",
+        "score": "maskkit_cli.score:score",
+        "shuffle": "maskkit_cli.shuffle:shuffle",
+        "train": "maskkit_cli.train:train",
+        "verify": "maskkit_cli.verify:verify",
+    },
+)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -54,11 +57,9 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        if name not in COMMANDS:
             return None
-        module, attribute = target.split(":")
-        command = getattr(importlib.import_module(module), attribute)
+        command = COMMANDS.get(name)
         _accept_debug(command)
         return command
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import click
 
-from maskkit_cli.options import SPARSITY, input_argument, output_option
+from maskkit_cli.options import SPARSITY, LiveChoice, encodings, input_argument, output_option
 from maskkit_cli.stage_io import run_stage
+
+#: Rules that take more than a sparsity, each given by its own flag rather than --rule.
+RULE_FLAGS = {"like": "--like", "densities": "--densities"}
+
+
+def sparsity_rules() -> list[str]:
+    """The --rule choices: the registered rules that need only the sparsity."""
+    from maskkit.masking.rules import known_rules
+
+    return [name for name in known_rules() if name not in RULE_FLAGS]
 
 
 @click.command()
@@ -18,7 +28,7 @@ from maskkit_cli.stage_io import run_stage
 )
 @click.option(
     "--rule",
-    type=click.Choice(["global", "layerwise", "erk"]),
+    type=LiveChoice(sparsity_rules),
     default=None,
     help="How the pruned count is spread over layers: one global threshold (default), the same "
     "sparsity in every layer, or Erdos-Renyi-Kernel densities.",
@@ -47,7 +57,7 @@ from maskkit_cli.stage_io import run_stage
 )
 @click.option(
     "--encoding",
-    type=click.Choice(["bool", "packbits"]),
+    type=LiveChoice(encodings),
     default="bool",
     show_default=True,
     help="How the mask is stored; packbits is 8x smaller.",

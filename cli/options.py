@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -48,6 +49,33 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+class LiveChoice(click.Choice):
+    """A Choice whose values come from a library constant or registry, read when they are used.
+
+    ``values`` is called at parse or help time, not at import, so the group's --help imports
+    nothing behind it and a name registered later is accepted too.
+    """
+
+    def __init__(self, values: Callable[[], Sequence[str]], case_sensitive: bool = True) -> None:
+        self._values = values
+        super().__init__([], case_sensitive=case_sensitive)
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        return tuple(self._values())
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        pass  # click.Choice.__init__ assigns the (empty) list; the values stay live
+
+
+def encodings() -> tuple[str, ...]:
+    """The mask encodings the format defines (for --encoding)."""
+    from maskkit.format.metadata import ENCODINGS
+
+    return ENCODINGS
 
 
 #: --sparsity: the fraction of weights pruned, 0 (none) up to but excluding 1.
@@ -143,7 +171,9 @@ def _flag_for(name: str, entry: dict[str, Any]) -> click.Option:
         default = defaults[0]
         note = f"default {','.join(map(str, default)) if isinstance(default, tuple) else default}"
     else:
-        note = "default " + ", ".join(f"{m} {d}" for m, d in zip(entry["methods"], defaults, strict=True))
+        note = "default " + ", ".join(
+            f"{m} {d}" for m, d in zip(entry["methods"], defaults, strict=True)
+        )
     help_text = f"{', '.join(entry['methods'])}: {f.metadata.get('help', '')} ({note})."
     return click.Option([flag(name), name], type=kind, default=None, help=help_text)
 

@@ -146,9 +146,11 @@ def coerce(value: Any, annotation: Any, *, what: str = "", key: str = "") -> Any
         args = typing.get_args(annotation)
         item = args[0] if len(args) == 2 and args[1] is Ellipsis else Any
         text = value.strip().strip("()[]")
-        parts = [p for p in text.replace("x", ",").split(",") if p.strip()] if item is int else [
-            p for p in text.split(",") if p.strip()
-        ]
+        parts = (
+            [p for p in text.replace("x", ",").split(",") if p.strip()]
+            if item is int
+            else [p for p in text.split(",") if p.strip()]
+        )
         return tuple(coerce(p.strip(), item, what=what, key=key) for p in parts)
     return value
 

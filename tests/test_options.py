@@ -24,7 +24,14 @@ class Opts:
 def test_strings_from_a_command_line_become_the_field_types():
     got = from_mapping(
         Opts,
-        {"size": " 8", "rate": "0.25", "shape": "3x32x32", "on": "no", "limit": "none", "mode": "b"},
+        {
+            "size": " 8",
+            "rate": "0.25",
+            "shape": "3x32x32",
+            "on": "no",
+            "limit": "none",
+            "mode": "b",
+        },
         what="demo",
     )
     assert got == Opts(size=8, rate=0.25, shape=(3, 32, 32), on=False, limit=None, mode="b")
@@ -37,7 +44,7 @@ def test_python_values_are_kept_and_ints_and_bools_are_not_confused():
     assert from_mapping(Opts, {"size": 3, "rate": 1}).rate == 1  # an int is a fine float
     with pytest.raises(OptionError, match="demo: option size must be an integer, got True"):
         from_mapping(Opts, {"size": True}, what="demo")
-    with pytest.raises(OptionError, match="option size must be an integer, got 2.5"):
+    with pytest.raises(OptionError, match=r"option size must be an integer, got 2.5"):
         from_mapping(Opts, {"size": 2.5})
     with pytest.raises(OptionError, match="option on must be true or false, got 1"):
         from_mapping(Opts, {"size": 1, "on": 1})
@@ -53,9 +60,9 @@ def test_unknown_and_missing_keys_are_listed():
     assert str(err.value) == (
         "demo: unknown options 'colour', 'sise'; known: size, rate, shape, on, limit, mode"
     )
-    with pytest.raises(OptionError, match="^unknown training option 'x'; known"):
+    with pytest.raises(OptionError, match=r"^unknown training option 'x'; known"):
         from_mapping(Opts, {"x": 1}, noun="training option")
-    with pytest.raises(OptionError, match="demo: missing required option.* size"):
+    with pytest.raises(OptionError, match=r"demo: missing required option.* size"):
         from_mapping(Opts, {}, what="demo")
     with pytest.raises(OptionError, match="demo: options must be a Opts or a mapping, not int"):
         from_mapping(Opts, 3, what="demo")  # type: ignore[arg-type]

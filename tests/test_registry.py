@@ -34,7 +34,7 @@ def test_unknown_names_get_one_error_listing_the_known_ones():
     with pytest.raises(OptionError, match="unknown mask rule None"):
         reg.get(None)  # type: ignore[arg-type]
     wider = Registry("layout", {"npz": len}, listed=lambda names: ["auto", *names, "maskkit"])
-    with pytest.raises(OptionError, match="known: auto, npz, maskkit$"):
+    with pytest.raises(OptionError, match=r"known: auto, npz, maskkit$"):
         wider.canonical("keras")
 
 
@@ -50,7 +50,7 @@ def test_aliases_and_folding_lead_to_the_canonical_name():
 
 
 def test_a_bad_target_is_a_programming_error():
-    with pytest.raises(ValueError, match="package.module:attribute"):
+    with pytest.raises(ValueError, match=r"package.module:attribute"):
         Registry("thing", {"x": "json.dumps"}).get("x")
 
 

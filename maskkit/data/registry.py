@@ -7,7 +7,7 @@
 ((3, 32, 32), 10, 100)
 
 Importing this module does not import torch or numpy; loading a dataset does. Each loader is
-registered by one line of :data:`LOADERS`: "module:function" inside ``maskkit.data`` and, for
+registered by one line of :data:`DATASETS`: "module:function" inside ``maskkit.data`` and, for
 datasets read from files, the name of the module's source description passed as its first
 argument.
 """
@@ -20,18 +20,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from maskkit.errors import OptionError
+from maskkit._registry import Registry
 
 if TYPE_CHECKING:
     from maskkit.data.types import Dataset
-
-LOADERS: dict[str, tuple[str, str | None]] = {
-    "cifar10": ("cifar:load_cifar_dataset", "CIFAR10"),
-    "cifar100": ("cifar:load_cifar_dataset", "CIFAR100"),
-    "fashion-mnist": ("mnist:load_idx_dataset", "FASHION_MNIST"),
-    "mnist": ("mnist:load_idx_dataset", "MNIST"),
-    "synthetic": ("synthetic:load_synthetic", None),
-}
 
 # Spellings people use for the same datasets (torchvision's class names among them).
 ALIASES: dict[str, str] = {
@@ -41,10 +33,26 @@ ALIASES: dict[str, str] = {
     "fashionmnist": "fashion-mnist",
 }
 
+DATASETS: Registry[tuple[str, str | None]] = Registry(
+    "dataset",
+    {
+        "cifar10": ("cifar:load_cifar_dataset", "CIFAR10"),
+        "cifar100": ("cifar:load_cifar_dataset", "CIFAR100"),
+        "fashion-mnist": ("mnist:load_idx_dataset", "FASHION_MNIST"),
+        "mnist": ("mnist:load_idx_dataset", "MNIST"),
+        "synthetic": ("synthetic:load_synthetic", None),
+    },
+    aliases=ALIASES,
+    fold=lambda name: name.strip().lower(),
+    hint=", or package.module:callable for your own",
+)
+"""Dataset name -> ("module:function" inside ``maskkit.data``, the name of the module's source
+description passed as the loader's first argument, or None for a generated dataset)."""
+
 
 def known_datasets() -> list[str]:
     """The built-in dataset names, sorted (user datasets are named ``package.module:callable``)."""
-    return sorted(LOADERS)
+    return sorted(DATASETS)
 
 
 def canonical_name(name: str) -> str:
@@ -54,14 +62,7 @@ def canonical_name(name: str) -> str:
         >>> canonical_name("FashionMNIST")
         'fashion-mnist'
     """
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in LOADERS:
-        raise OptionError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(known_datasets())}, "
-            "or package.module:callable for your own"
-        )
-    return key
+    return DATASETS.canonical(name)
 
 
 def load_dataset(
@@ -98,7 +99,7 @@ def load_dataset(
             num_classes=num_classes,
             options=options,
         )
-    target, source = LOADERS[canonical_name(name)]
+    target, source = DATASETS.get(name)
     module_name, _, function = target.partition(":")
     module = importlib.import_module(f"maskkit.data.{module_name}")
     loader = getattr(module, function)

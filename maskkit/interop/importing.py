@@ -14,13 +14,10 @@ from maskkit.format import Mask, load
 from maskkit.format.files import Source
 from maskkit.format.metadata import ENCODINGS, ModelBinding, StageRecord
 from maskkit.interop.reading import AUTO, as_bytes, open_layout, read_payload
-from maskkit.interop.registry import MASKKIT
+from maskkit.interop.registry import MASKKIT, MISSING
 
 if TYPE_CHECKING:
     import torch
-
-#: What to do with prunable parameters of the model that the file has no mask for.
-MISSING = ("error", "keep", "omit")
 
 
 def import_mask(

@@ -7,7 +7,7 @@ in C order within each tensor; among equal scores the weight first in that order
 
 from maskkit.masking.erk import erk_densities, erk_kept_counts
 from maskkit.masking.mask import make_mask
-from maskkit.masking.rules import RULES, get_rule
+from maskkit.masking.rules import RULES, get_rule, known_rules
 from maskkit.masking.select import n_to_prune, prune_lowest
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "erk_densities",
     "erk_kept_counts",
     "get_rule",
+    "known_rules",
     "make_mask",
     "n_to_prune",
     "prune_lowest",

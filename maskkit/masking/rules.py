@@ -27,6 +27,7 @@ import operator
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
+from maskkit._registry import Registry
 from maskkit.errors import ModelMismatchError, OptionError
 from maskkit.masking.erk import erk_kept_counts
 from maskkit.masking.select import n_to_prune, round_half_up
@@ -99,21 +100,27 @@ def densities_rule(
     return prune
 
 
-RULES: dict[str, Rule] = {
-    "global": global_rule,
-    "layerwise": layerwise_rule,
-    "erk": erk_rule,
-    "like": like_rule,
-    "densities": densities_rule,
-}
+RULES: Registry[Rule] = Registry(
+    "mask rule",
+    {
+        "global": global_rule,
+        "layerwise": layerwise_rule,
+        "erk": erk_rule,
+        "like": like_rule,
+        "densities": densities_rule,
+    },
+)
+"""Rule name -> rule. ``RULES.register("mine", "package.module:my_rule")`` adds one."""
+
+
+def known_rules() -> list[str]:
+    """The registered rule names, in registration order."""
+    return RULES.names()
 
 
 def get_rule(name: str) -> Rule:
     """The allocation rule called ``name``; OptionError listing the known rules otherwise."""
-    try:
-        return RULES[name]
-    except (KeyError, TypeError):
-        raise OptionError(f"unknown mask rule {name!r}; known: {', '.join(RULES)}") from None
+    return RULES.get(name)
 
 
 def _unlisted(
