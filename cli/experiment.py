@@ -89,6 +89,13 @@ def plan_command(grid: str, dir: str | None, as_json: bool) -> None:
     help="Run on the Dask cluster this scheduler file names (dask scheduler --scheduler-file).",
 )
 @click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the Dask scheduler.",
+)
+@click.option(
     "--progress/--no-progress", default=None, help="The live display (default: on a terminal)."
 )
 def run_command(
@@ -98,6 +105,7 @@ def run_command(
     threads: int | None,
     scheduler: str | None,
     scheduler_file: str | None,
+    connect_timeout: float,
     progress: bool | None,
 ) -> None:
     """Run every node of GRID not yet done in DIR; rerun the same command to resume.
@@ -118,7 +126,7 @@ def run_command(
     display = Display(progress if progress is not None else sys.stderr.isatty())
     try:
         if scheduler or scheduler_file:
-            client = _client(scheduler, scheduler_file)
+            client = _client(scheduler, scheduler_file, connect_timeout)
             try:
                 slots = jobs or max(1, sum(client.nthreads().values()))
                 summary = run_experiment(
@@ -177,7 +185,7 @@ def index_command(dir: str, as_json: bool) -> None:
     emit(doc, Report([KeyValues(pairs)]), as_json=as_json)
 
 
-def _client(address: str | None, scheduler_file: str | None) -> Any:
+def _client(address: str | None, scheduler_file: str | None, timeout: float) -> Any:
     from maskkit.experiment.runner import ExperimentError
 
     try:
@@ -189,8 +197,8 @@ def _client(address: str | None, scheduler_file: str | None) -> Any:
     where = address or scheduler_file
     try:
         if scheduler_file:
-            return Client(scheduler_file=scheduler_file, timeout="10s")
-        return Client(address, timeout="10s")
+            return Client(scheduler_file=scheduler_file, timeout=f"{timeout}s")
+        return Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError, ValueError) as exc:
         message = " ".join(str(exc).split())
         raise ExperimentError(f"cannot reach the Dask scheduler {where}: {message}") from None
