@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
-import operator
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from maskkit._validate import check_fraction, check_int
 from maskkit.errors import OptionError
 
 _HALF = Fraction(1, 2)
@@ -44,13 +43,7 @@ def round_half_up(x: Fraction) -> int:
 
 def check_sparsity(sparsity: float) -> Fraction:
     """The exact value of ``sparsity`` as a Fraction; OptionError unless it is in [0, 1)."""
-    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real):
-        raise OptionError(f"sparsity must be a number in [0, 1); got {sparsity!r}")
-    value = float(sparsity)
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise OptionError(
-            f"sparsity must be in [0, 1) (0 keeps every weight, 0.9 prunes 90%); got {sparsity!r}"
-        )
+    value = check_fraction(sparsity, "sparsity", meaning="0 keeps every weight, 0.9 prunes 90%")
     return Fraction(value)
 
 
@@ -67,7 +60,7 @@ def n_to_prune(sparsity: float, n: int) -> int:
     (9, 2, 0)
     """
     exact = check_sparsity(sparsity)
-    count = _check_count(n, "n")
+    count = check_int(n, "n")
     return round_half_up(exact * count)
 
 
@@ -86,7 +79,7 @@ def prune_lowest(scores: Mapping[str, Any], n_prune: int) -> dict[str, np.ndarra
     """
     arrays = check_scores(scores)
     total = sum(a.size for a in arrays.values())
-    n_prune = _check_count(n_prune, "n_prune")
+    n_prune = check_int(n_prune, "n_prune")
     if n_prune > total:
         raise OptionError(f"cannot prune {n_prune} weights: the scores hold only {total}")
     kept = kept_masks({name: arrays[name] for name in sorted(arrays)}, n_prune)
@@ -271,15 +264,3 @@ def _check_unprune(n_already: int, total: int, n_prune: int, layer: str) -> None
             f"scores, sparsity {n_already / total:.6g}) but only {n_prune} are to be pruned "
             f"(sparsity {n_prune / total:.6g}); ask for at least sparsity {n_already / total:.6g}"
         )
-
-
-def _check_count(value: int, what: str) -> int:
-    if isinstance(value, bool):
-        raise OptionError(f"{what} must be a non-negative integer; got {value!r}")
-    try:
-        count = operator.index(value)
-    except TypeError:
-        raise OptionError(f"{what} must be a non-negative integer; got {value!r}") from None
-    if count < 0:
-        raise OptionError(f"{what} must be a non-negative integer; got {count}")
-    return count

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from maskkit._validate import check_int
 from maskkit.errors import OptionError
 from maskkit.pruners import _autograd
 from maskkit.pruners.base import Data, Method, MethodOptions, model_device
@@ -23,8 +24,7 @@ BATCHNORM_MODES = ("train", "eval")
 
 
 def check_batch_size(method: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise OptionError(f"{method}: batch_size must be a positive integer, not {value!r}")
+    check_int(value, f"{method}: batch_size", low=1)
 
 
 def check_choice(method: str, option: str, value: object, choices: tuple[str, ...]) -> None:

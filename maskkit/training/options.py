@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from maskkit._validate import check_seed
 from maskkit.errors import OptionError
 
 Duration = int | str
@@ -144,8 +145,7 @@ class TrainOptions:
             if not math.isfinite(value) or value < low:
                 raise OptionError(f"{name} must be a finite number >= {low:g}, got {value!r}")
             set_(self, name, float(value))
-        if not _is_int(self.seed) or self.seed < 0:
-            raise OptionError(f"seed must be a non-negative integer, got {self.seed!r}")
+        set_(self, "seed", check_seed(self.seed))
         if self.device not in DEVICES:
             raise OptionError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         set_(self, "milestones", parse_durations(self.milestones, what="milestones"))
