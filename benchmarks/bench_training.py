@@ -29,7 +29,7 @@ from torch.nn.utils import prune
 
 from maskkit import stages
 from maskkit.start_weights import initial_model
-from maskkit.training import MaskEnforcer, TrainOptions, evaluate, train
+from maskkit.training import MaskEnforcer, RunIO, TrainOptions, evaluate, train
 
 
 def interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
@@ -98,7 +98,7 @@ def loop_harness(steps: int, repeats: int) -> dict[str, float]:
                 ds,
                 options,
                 masks=masks if masked else None,
-                progress=lambda s, t, loss: marks.setdefault(s, time.perf_counter()),
+                io=RunIO(progress=lambda s, t, loss: marks.setdefault(s, time.perf_counter())),
             )
             return (marks[steps] - marks[1]) / (steps - 1)
 
@@ -125,7 +125,7 @@ def mnist_epoch(repeats: int) -> dict[str, float]:
                 ds,
                 options,
                 masks=masks if masked else None,
-                progress=lambda s, t, loss: marks.setdefault(s, time.perf_counter()),
+                io=RunIO(progress=lambda s, t, loss: marks.setdefault(s, time.perf_counter())),
             )
             return marks[per_epoch] - marks[0]
 

@@ -12,6 +12,7 @@ from maskkit_cli.options import parse_pairs, trust_option
 if TYPE_CHECKING:
     from maskkit.data import Dataset
     from maskkit.format import Artifact
+    from maskkit.training import DataRequest
 
 
 def data_options(f: Callable) -> Callable:
@@ -69,6 +70,18 @@ def load_data(
         options=parse_pairs(data_option, "--data-option"),
         trust_code=trust_code,
         source=source,
+    )
+
+
+def data_request(params: Mapping[str, Any]) -> DataRequest:
+    """The dataset the --dataset, --data-dir, --data-seed and --data-option values ask for."""
+    from maskkit.training import DataRequest
+
+    return DataRequest(
+        name=params["dataset"],
+        data_dir=params["data_dir"],
+        seed=params["data_seed"],
+        options=parse_pairs(params["data_option"], "--data-option"),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from maskkit_cli.data_options import data_options
@@ -46,15 +48,11 @@ def evaluate(
     input: str,
     weights: str | None,
     weights_dir: tuple[str, ...],
-    dataset: str | None,
-    data_dir: str | None,
-    data_seed: int,
-    data_option: tuple[str, ...],
-    trust_code: bool,
     split: str,
     batch_size: int,
     device: str,
     as_json: bool,
+    **data_params: Any,
 ) -> None:
     """Report the accuracy and mean cross-entropy loss of INPUT on a dataset split.
 
@@ -71,11 +69,8 @@ def evaluate(
       maskkit eval m.safetensors --weights trained.safetensors --dataset cifar10 --data-dir data
     """
     from maskkit.format import Mask, load
-    from maskkit.start_weights import initial_model
-    from maskkit.training import MaskEnforcer
-    from maskkit.training import evaluate as run_eval
-    from maskkit.training.distributed import resolve_device
-    from maskkit_cli.data_options import load_data
+    from maskkit.training import RunIO, evaluate_artifact
+    from maskkit_cli.data_options import data_request
     from maskkit_cli.report import KeyValues, Report, emit
     from maskkit_cli.streams import read_input
 
@@ -83,31 +78,18 @@ def evaluate(
     artifact = load(data, kind=("weights", "mask"), name=name)
     if weights is not None and not isinstance(artifact, Mask):
         raise click.UsageError("--weights goes with a mask as INPUT; INPUT is already weights")
-    trusted = trust(trust_code, dataset)
-    model, masks = initial_model(
-        artifact, weights=weights, source=name, weights_dirs=weights_dir, trust_code=trusted
+    result = evaluate_artifact(
+        artifact,
+        data_request(data_params),
+        source=name,
+        weights=weights,
+        split=split,
+        batch_size=batch_size,
+        device=device,
+        io=RunIO(weights_dirs=weights_dir, trust_code=trust(data_params["trust_code"], data_params["dataset"])),
     )
-    if masks is not None:
-        MaskEnforcer(model, masks).apply()
-    ds = load_data(
-        artifact, dataset, data_dir, data_seed, data_option, trust_code=trusted, source=name
-    )
-    target = resolve_device(device)
-    model.to(target)
-    metrics = run_eval(model, getattr(ds, split), batch_size=batch_size, device=target)
-    doc = {
-        "input": name,
-        "kind": artifact.kind,
-        "model": artifact.model.name,
-        "mask": artifact.content_hash if masks is not None else None,
-        "weights": weights,
-        "dataset": ds.name,
-        "split": split,
-        "count": metrics.count,
-        "correct": metrics.correct,
-        "accuracy": metrics.accuracy,
-        "loss": metrics.loss,
-    }
+    doc = {"input": name, **result.to_dict()}
+    metrics, ds_name = result.metrics, result.dataset
     kept = f"{artifact.kept:,} of {artifact.numel:,} prunable weights ({artifact.density:.2%})"
     report = Report(
         [
@@ -116,7 +98,7 @@ def evaluate(
                     ("input", name),
                     ("model", str(artifact.model.name)),
                     ("kept", kept),
-                    ("data", f"{ds.name} {split} split, {metrics.count:,} examples"),
+                    ("data", f"{ds_name} {split} split, {metrics.count:,} examples"),
                     ("accuracy", f"{metrics.accuracy:.2%} ({metrics.correct:,} correct)"),
                     ("loss", f"{metrics.loss:.4f}"),
                 ]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from maskkit_cli.data_options import data_options
 from maskkit_cli.options import input_argument, json_option
 from maskkit_cli.training_options import FAMILY_DEFAULTS_HELP, training_options
+
+if TYPE_CHECKING:
+    from maskkit.training import ImpRound
+    from maskkit_cli.progress import ProgressBar
 
 
 @click.command(epilog=FAMILY_DEFAULTS_HELP)
@@ -77,86 +82,35 @@ def imp(
       maskkit imp r20.safetensors --rounds 10 --rewind-step 1000 --out imp-r20 --checkpoint-dir ckpt
     """
     from maskkit.format import load
-    from maskkit.start_weights import initial_model
-    from maskkit.training import iterative_magnitude_pruning, parse_duration
-    from maskkit_cli.data_options import load_data
-    from maskkit_cli.options import trust
+    from maskkit.training import iterative_magnitude_pruning, load_run_data
+    from maskkit_cli.data_options import data_request
     from maskkit_cli.report import Report, Table, emit
     from maskkit_cli.streams import read_input
-    from maskkit_cli.training_options import (
-        ProgressBar,
-        make_options,
-        note,
-        progress_enabled,
-    )
+    from maskkit_cli.training_options import make_options, run_io
 
     data, name = read_input(input)
     start = load(data, kind=("mask", "weights"), name=name)
-    trusted = trust(bool(params["trust_code"]), params["dataset"])
-    # The cheap checks of the inputs (model, fingerprint, initial weights) before the data.
-    initial_model(
-        start,
-        weights=params["weights"],
-        source=name,
-        weights_dirs=params["weights_dir"],
-        trust_code=trusted,
-    )
-    dataset = load_data(
-        start,
-        params["dataset"],
-        params["data_dir"],
-        params["data_seed"],
-        params["data_option"],
-        trust_code=trusted,
-        source=name,
-    )
-    options = make_options(start.model, dataset, params)
-    bars: list[ProgressBar] = []
-
-    def progress(r: int):
-        folder = params["checkpoint_dir"]
-        bars.append(
-            ProgressBar(
-                f"round {r}",
-                bar=progress_enabled(params["progress"]),
-                checkpoint_dir=None if folder is None else os.path.join(str(folder), f"round{r}"),
-            )
-        )
-        return bars[-1]
-
-    def on_round(row) -> None:
-        for bar in bars:
-            bar.close()
-        bars.clear()
-        note(
-            f"round {row.round}: {row.kept:,} of {row.numel:,} weights kept "
-            f"({row.density:.2%}), test accuracy {row.test_accuracy:.2%}"
-        )
-
-    every = params["checkpoint_every"]
+    io = run_io(params)
+    weights = params["weights"]
+    dataset = load_run_data(start, data_request(params), source=name, weights=weights, io=io)
+    bars = _RoundBars(params["progress"], params["checkpoint_dir"])
     try:
         rows = iterative_magnitude_pruning(
             start,
             dataset,
-            options,
+            make_options(start.model, dataset, params),
             rounds=rounds,
             rate=rate,
             rewind_step=rewind_step,
             out_dir=out_dir,
             source=name,
-            weights=params["weights"],
-            weights_dirs=params["weights_dir"],
-            trust_code=trusted,
-            checkpoint_dir=params["checkpoint_dir"],
-            checkpoint_every=None
-            if every is None
-            else parse_duration(every, what="--checkpoint-every"),
-            progress=progress,
-            on_round=on_round,
+            weights=weights,
+            io=io,
+            progress=bars.start,
+            on_round=bars.finished,
         )
     finally:
-        for bar in bars:
-            bar.close()
+        bars.close()
     table = Table(
         ["round", "sparsity", "kept", "density", "test acc", "test loss", "weights"],
         [
@@ -180,3 +134,38 @@ def imp(
         "rounds": [r.to_dict() for r in rows],
     }
     emit(doc, Report([table]), as_json=as_json)
+
+
+class _RoundBars:
+    """One progress bar per round's training, and a line when a round is done."""
+
+    def __init__(self, flag: bool | None, checkpoint_dir: str | None) -> None:
+        self.flag, self.checkpoint_dir = flag, checkpoint_dir
+        self.bars: list[ProgressBar] = []
+
+    def start(self, r: int) -> ProgressBar:
+        from maskkit_cli.progress import ProgressBar, progress_enabled
+
+        folder = self.checkpoint_dir
+        self.bars.append(
+            ProgressBar(
+                f"round {r}",
+                bar=progress_enabled(self.flag),
+                checkpoint_dir=None if folder is None else os.path.join(str(folder), f"round{r}"),
+            )
+        )
+        return self.bars[-1]
+
+    def finished(self, row: ImpRound) -> None:
+        from maskkit_cli.progress import note
+
+        self.close()
+        note(
+            f"round {row.round}: {row.kept:,} of {row.numel:,} weights kept "
+            f"({row.density:.2%}), test accuracy {row.test_accuracy:.2%}"
+        )
+
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
+        self.bars.clear()

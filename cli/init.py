@@ -6,7 +6,7 @@ import click
 
 from maskkit_cli.data_options import dataset_options
 from maskkit_cli.options import model_options, output_option
-from maskkit_cli.stage_io import run_stage
+from maskkit_cli.streams import run_stage
 
 
 @click.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from maskkit_cli.options import SPARSITY, LiveChoice, encodings, input_argument, output_option
-from maskkit_cli.stage_io import run_stage
+from maskkit_cli.streams import run_stage
 
 #: Rules that take more than a sparsity, each given by its own flag rather than --rule.
 RULE_FLAGS = {"like": "--like", "densities": "--densities"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from maskkit_cli.options import input_argument, output_option, trust_option
-from maskkit_cli.stage_io import run_stage
+from maskkit_cli.streams import run_stage
 
 
 @click.command()

@@ -16,8 +16,7 @@ from maskkit_cli.options import (
     parse_pairs,
     trust,
 )
-from maskkit_cli.stage_io import run_stage
-from maskkit_cli.streams import read_input
+from maskkit_cli.streams import read_input, run_stage
 
 
 @click.command(cls=MethodCommand, before="current_mask")

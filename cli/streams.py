@@ -121,6 +121,14 @@ class Output:
         _close_stdout()
 
 
+def run_stage(output: str | None, make: Callable[[], Artifact]) -> None:
+    """What every artifact-writing stage does around its library call: open ``output`` (path or
+    stdout) before any work, so a long stage never fails at its last step on a terminal stdout
+    or a missing folder, then build the artifact and write it atomically."""
+    out = Output.open(output)
+    out.write(make())
+
+
 def names_stdout(write: Callable[P, R]) -> Callable[P, R]:
     """Decorate a function that writes stdout: an OSError it raises (a full disk) names
     ``<stdout>``, so that the CLI's one-line message says what could not be written."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,9 @@ from maskkit_cli.options import input_argument, output_option
 from maskkit_cli.training_options import FAMILY_DEFAULTS_HELP, training_options
 
 if TYPE_CHECKING:
+    from maskkit.format import Weights
     from maskkit.training.distributed import DistInfo
+    from maskkit_cli.progress import ProgressBar
 
 
 @click.command(epilog=FAMILY_DEFAULTS_HELP)
@@ -74,10 +77,11 @@ def train(ctx: click.Context, input: str, output: str | None, **params: object) 
       maskkit train m.safetensors --nproc 2 -o out.safetensors
     """
     from maskkit.training import distributed
+    from maskkit_cli.torchrun import relaunch
 
     nproc = params.pop("nproc")
     if nproc and nproc > 1 and distributed.from_env() is None:
-        _launch(ctx, input, output, int(nproc))
+        relaunch(ctx, input, output, int(nproc))
         return
     info = distributed.setup(str(params["device"]))
     try:
@@ -86,105 +90,67 @@ def train(ctx: click.Context, input: str, output: str | None, **params: object) 
         distributed.teardown()
 
 
-def _launch(ctx: click.Context, input: str, output: str | None, nproc: int) -> None:
-    """Check what can be checked here, then rerun this command under torchrun."""
-    from maskkit.errors import MaskkitError
-    from maskkit_cli.streams import Output, read_input
-    from maskkit_cli.training_options import child_argv
-
-    Output.open(output)
-    data, name = read_input(input)
-    from maskkit.format import load
-
-    load(data, kind=("mask", "weights"), name=name)
-    argv = child_argv(ctx, skip={"nproc", "input"})
-    import subprocess
-    import sys
-
-    # The checked bytes go to rank 0 on stdin, whatever the input was.
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc_per_node={nproc}", "-m", "maskkit", *argv, "-",
-    ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    env["MASKKIT_INPUT_NAME"] = name
-    code = subprocess.run(command, input=data, env=env).returncode
-    if code:
-        raise MaskkitError(
-            f"distributed training failed (torchrun exit status {code}); see the messages above"
-        )
-
-
 def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None:
-    from maskkit.format import Mask, Weights, load
-    from maskkit.start_weights import initial_model
-    from maskkit.training import distributed, parse_duration, train_artifact
+    from maskkit.training import data_run_id, load_run_data, recorded_step, train_artifact
     from maskkit.training.options import parse_durations
-    from maskkit_cli.data_options import load_data
-    from maskkit_cli.options import trust
-    from maskkit_cli.streams import Output, read_input
-    from maskkit_cli.training_options import (
-        ProgressBar,
-        make_options,
-        note,
-        progress_enabled,
-    )
+    from maskkit_cli.data_options import data_request
+    from maskkit_cli.progress import ProgressBar, note, progress_enabled
+    from maskkit_cli.streams import Output
+    from maskkit_cli.torchrun import shared_input
+    from maskkit_cli.training_options import make_options, run_io
 
     main = info.is_main
     out = Output.open(output) if main else None
     save_at = parse_durations(params["save_at"], what="--save-at")
     save_dir, stem = _save_target(output, params["save_dir"], bool(save_at))
-
-    data = name = None
+    artifact, name = shared_input(input, info)
+    bar = None
     if main:
-        data, name = read_input(input)
-        name = os.environ.get("MASKKIT_INPUT_NAME", name) if info.distributed else name
-    data, name = distributed.broadcast_object((data, name))
-    artifact = load(data, kind=("mask", "weights"), name=name)
-    trusted = trust(bool(params["trust_code"]), params["dataset"])
-    # The cheap checks of the inputs (model, fingerprint, initial weights) before the data.
-    initial_model(
-        artifact,
-        weights=params["weights"],
-        source=name,
-        weights_dirs=params["weights_dir"],
-        trust_code=trusted,
-    )
-    dataset = load_data(
-        artifact,
-        params["dataset"],
-        params["data_dir"],
-        params["data_seed"],
-        params["data_option"],
-        trust_code=trusted,
-        source=name,
-    )
+        show = progress_enabled(params["progress"])
+        bar = ProgressBar("train", bar=show, checkpoint_dir=params["checkpoint_dir"])
+    run_id = data_run_id(params["dataset"], params["data_seed"], params["data_option"])
+    io = run_io(params, progress=bar, run_id=run_id)
+    weights = params["weights"]
+    dataset = load_run_data(artifact, data_request(params), source=name, weights=weights, io=io)
     options = make_options(artifact.model, dataset, params)
-    if main and params["start_step"] is None and isinstance(artifact, (Mask, Weights)):
-        from maskkit.training import recorded_step
-
-        start = recorded_step(
-            artifact, weights=params["weights"], source=name, weights_dirs=params["weights_dir"]
-        )
+    if main and params["start_step"] is None:
+        start = recorded_step(artifact, weights=weights, source=name, weights_dirs=io.weights_dirs)
         if start:
             note(
-                f"starting at step {start}, where the starting weights were saved (--start-step 0 starts over)"
+                f"starting at step {start}, where the starting weights were saved "
+                "(--start-step 0 starts over)"
             )
-    every = params["checkpoint_every"]
-    bar = (
-        ProgressBar(
-            "train",
-            bar=progress_enabled(params["progress"]),
-            checkpoint_dir=params["checkpoint_dir"],
+    try:
+        trained, run = train_artifact(
+            artifact,
+            dataset,
+            options,
+            source=name,
+            weights=weights,
+            start_step=params["start_step"],
+            save_at=save_at,
+            on_save=_saver(save_dir, stem, bar) if save_at else None,
+            io=io,
         )
-        if main
-        else None
-    )
+    finally:
+        if bar is not None:
+            bar.close()
+    if main:
+        m = run.metrics
+        note(
+            f"trained {artifact.model.name} to step {run.step} ({run.epochs:.2f} epochs): "
+            f"test accuracy {m.accuracy:.2%}, test loss {m.loss:.4f}"
+        )
+        out.write(trained)
+
+
+def _saver(folder: Path, stem: str, bar: ProgressBar | None) -> Callable[[int, Weights], None]:
+    """``on_save`` for --save-at: write STEM_stepK.safetensors into ``folder``, say so."""
 
     def on_save(step: int, weights: Weights) -> None:
         from maskkit.errors import MaskkitError
 
-        path = save_dir / f"{stem}_step{step}.safetensors"
+        path = folder / f"{stem}_step{step}.safetensors"
         try:
             weights.save(path)
         except OSError as exc:  # the folder was checked up front; it changed since
@@ -192,40 +158,11 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
         if bar is not None:
             bar.note(f"saved the weights of step {step} to {path}")
 
-    try:
-        trained, run = train_artifact(
-            artifact,
-            dataset,
-            options,
-            source=name,
-            weights=params["weights"],
-            weights_dirs=params["weights_dir"],
-            trust_code=trusted,
-            start_step=params["start_step"],
-            save_at=save_at,
-            on_save=on_save if save_at else None,
-            checkpoint_dir=params["checkpoint_dir"],
-            checkpoint_every=None
-            if every is None
-            else parse_duration(every, what="--checkpoint-every"),
-            log_path=params["log_path"],
-            progress=bar,
-            run_id=_run_id(params),
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    if not main:
-        return
-    m = run.metrics
-    note(
-        f"trained {artifact.model.name} to step {run.step} ({run.epochs:.2f} epochs): "
-        f"test accuracy {m.accuracy:.2%}, test loss {m.loss:.4f}"
-    )
-    out.write(trained)
+    return on_save
 
 
 def _save_target(output: str | None, save_dir: str | None, needed: bool) -> tuple[Path, str]:
+    """The folder and file-name stem of the --save-at files (from --save-dir and -o)."""
     stem = "weights"
     if output not in (None, "-"):
         stem = Path(output).name.removesuffix(".safetensors")
@@ -245,17 +182,3 @@ def _save_target(output: str | None, save_dir: str | None, needed: bool) -> tupl
 
         raise MaskkitError(f"--save-dir {folder}: cannot write: the folder is not writable")
     return folder, stem
-
-
-def _run_id(params: dict) -> str:
-    """What decides the run beyond the model, masks and options: the dataset's origin."""
-    import json
-
-    return json.dumps(
-        {
-            "dataset": params["dataset"],
-            "data_seed": params["data_seed"],
-            "data_option": sorted(params["data_option"]),
-        },
-        sort_keys=True,
-    )

@@ -1,12 +1,12 @@
-"""Options and helpers shared by ``train``, ``imp`` and ``eval``: data, schedule, progress.
+"""The training options shared by ``train`` and ``imp``, and what they parse into.
 
 Every option keeps the raw text the user typed (parsed in the command body, not by click
-callbacks), so that ``--nproc`` can rebuild the command line for torchrun from the parsed values.
+callbacks), so that ``--nproc`` can rebuild the command line for torchrun from the parsed values
+(:mod:`maskkit_cli.torchrun`).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,8 @@ import click
 if TYPE_CHECKING:
     from maskkit.data import Dataset
     from maskkit.format import ModelBinding
-    from maskkit.training import TrainOptions
+    from maskkit.training import RunIO, TrainOptions
+    from maskkit.training.run_io import Progress
 
 FAMILY_DEFAULTS_HELP = """\b
 Defaults per model family (OpenLTH's, as in the paper):
@@ -158,131 +159,18 @@ def make_options(
     return default_options(family, dataset.name, **overrides)
 
 
-def progress_enabled(flag: bool | None) -> bool:
-    return sys.stderr.isatty() if flag is None else flag
+def run_io(params: Mapping[str, Any], *, progress: Progress | None = None, run_id: str = "") -> RunIO:
+    """The run's files (checkpoints, log, weights folders) and trust, as the options give them."""
+    from maskkit.training import RunIO, parse_duration
+    from maskkit_cli.options import trust
 
-
-class ProgressBar:
-    """Training progress on stderr: a rich bar (steps, loss, rate, ETA) when ``bar`` is on, and
-    one line per evaluation either way, printed through the bar while it is live.
-
-    The evaluation of the last step is left to the caller's final line, so the final metrics
-    appear once; a resume is reported when it happens (``checkpoint_dir`` names the folder).
-    """
-
-    def __init__(
-        self, description: str, *, bar: bool = True, checkpoint_dir: str | None = None
-    ) -> None:
-        self.description = description
-        self.bar: Any = _rich_bar() if bar else None
-        self.task: Any = None
-        self.total: int | None = None
-        self.checkpoint_dir = checkpoint_dir
-
-    def __call__(self, step: int, total: int, loss: float | None) -> None:
-        self.total = total
-        if self.bar is None:
-            return
-        text = "-" if loss is None else f"{loss:.4f}"
-        if self.task is None:
-            self.bar.start()
-            self.task = self.bar.add_task(self.description, total=total, completed=step, loss=text)
-            # Rate and ETA from the steps done in this process, not the resumed ones.
-            self.bar.reset(self.task, total=total, completed=step, loss=text)
-        else:
-            self.bar.update(self.task, completed=step, loss=text)
-
-    def note(self, message: str) -> None:
-        """A log line that does not collide with the live bar."""
-        if self.bar is not None and self.task is not None:
-            from maskkit_cli.printable import printable
-
-            self.bar.console.print(f"maskkit: {printable(message)}", highlight=False, markup=False)
-        else:
-            note(message)
-
-    def resumed(self, step: int) -> None:
-        where = f" in {self.checkpoint_dir}" if self.checkpoint_dir else ""
-        self.note(f"resumed from the checkpoint of step {step}{where}")
-
-    def evaluation(self, record: Mapping[str, Any]) -> None:
-        if record["step"] == self.total:
-            return
-        train_loss = record.get("train_loss")
-        line = (
-            f"{self.description} step {record['step']} ({record['epoch']:.2f} epochs): "
-            f"test accuracy {record['test_accuracy']:.2%}, test loss {record['test_loss']:.4f}"
-            + (f", train loss {train_loss:.4f}" if train_loss is not None else "")
-        )
-        self.note(line)
-
-    def close(self) -> None:
-        if self.bar is not None and self.task is not None:
-            self.bar.stop()
-
-
-def _rich_bar() -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
+    every = params.get("checkpoint_every")
+    return RunIO(
+        checkpoint_dir=params.get("checkpoint_dir"),
+        checkpoint_every=None if every is None else parse_duration(every, what="--checkpoint-every"),
+        log_path=params.get("log_path"),
+        progress=progress,
+        run_id=run_id,
+        weights_dirs=params.get("weights_dir", ()),
+        trust_code=trust(bool(params.get("trust_code")), params.get("dataset")),
     )
-    from rich.text import Text
-
-    class Rate(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.1f} steps/s" if speed else "- steps/s")
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        Rate(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        redirect_stdout=False,
-        redirect_stderr=False,
-    )
-
-
-def note(message: str) -> None:
-    """A log line on stderr (never stdout), escaped: it may quote names from files."""
-    from maskkit_cli.printable import printable
-
-    click.echo(f"maskkit: {printable(message)}", err=True)
-
-
-def child_argv(ctx: click.Context, skip: set[str]) -> list[str]:
-    """The command line that gives ``ctx``'s parsed parameters again, minus ``skip``.
-
-    Only parameters the user set are repeated; every value here is the raw text or number.
-    """
-    from click.core import ParameterSource
-
-    argv = [ctx.info_name or ""]
-    positional: list[str] = []
-    for param in ctx.command.params:
-        name = param.name or ""
-        if name in skip or ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
-            continue
-        value = ctx.params.get(name)
-        if isinstance(param, click.Argument):
-            positional.append(str(value))
-        elif isinstance(param, click.Option) and param.is_flag:
-            if param.secondary_opts and not value:
-                argv.append(param.secondary_opts[0])
-            elif value:
-                argv.append(param.opts[-1])
-        elif isinstance(param, click.Option) and param.multiple:
-            for item in value or ():
-                argv += [param.opts[-1], str(item)]
-        elif value is not None:
-            argv += [param.opts[-1], str(value)]
-    return [*argv, "--", *positional] if positional else argv

@@ -41,9 +41,11 @@ __getattr__, __dir__, _names = lazy_exports(
         "maskkit.data": ["known_datasets", "load_dataset"],
         "maskkit.pruners": ["known_methods"],
         "maskkit.training": [
+            "RunIO",
             "TrainOptions",
             "default_options",
             "evaluate",
+            "evaluate_artifact",
             "iterative_magnitude_pruning",
             "train",
             "train_artifact",

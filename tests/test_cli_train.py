@@ -251,3 +251,16 @@ def test_log_lines_go_through_the_live_bar_on_a_terminal(tmp_path, mask_file):
     logged = [s for s in segments if b"maskkit: " in s]
     assert sum(b"saved the weights of step" in s for s in logged) == 3
     assert all(s.startswith(b"maskkit: ") for s in logged), logged
+
+
+def test_library_refusals_name_the_flags_on_the_command_line(tmp_path, mask_file):
+    """The library names parameters (save_at, checkpoint_every); the command line its flags."""
+    out = str(tmp_path / "out.safetensors")
+    late = invoke(["train", str(mask_file), *FAST, "--save-at", "999", "-o", out])
+    one_line_error(late, "--save-at step 999 is after the last step", code=2)
+    zero = invoke(
+        ["train", str(mask_file), *FAST, "--checkpoint-dir", str(tmp_path / "c"),
+         "--checkpoint-every", "0", "-o", out]
+    )  # fmt: skip
+    one_line_error(zero, "--checkpoint-every must be at least one step", code=2)
+    assert not os.path.exists(out)

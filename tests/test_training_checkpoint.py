@@ -14,7 +14,7 @@ import torch
 from maskkit.errors import TrainingError
 from maskkit.format import load
 from maskkit.start_weights import initial_model
-from maskkit.training import TrainOptions, train
+from maskkit.training import RunIO, TrainOptions, train
 from tests.conftest import ROOT
 from tests.training_helpers import DATA_ARGS, dataset, lenet_mask
 
@@ -113,7 +113,7 @@ def test_a_folder_from_another_run_is_refused(tmp_path):
     options = TrainOptions(steps=4, batch_size=64)
     folder = tmp_path / "ckpt"
     model, masks = initial_model(mask, source="m")
-    train(model, ds, options, masks=masks, checkpoint_dir=folder)
+    train(model, ds, options, masks=masks, io=RunIO(checkpoint_dir=folder))
     before = (folder / "checkpoint_step4.pt").read_bytes()
     for other_options, other_mask in (
         (options.replace(lr=0.2), mask),
@@ -121,7 +121,7 @@ def test_a_folder_from_another_run_is_refused(tmp_path):
     ):
         model, masks = initial_model(other_mask, source="m")
         with pytest.raises(TrainingError, match="belongs to another run"):
-            train(model, ds, other_options, masks=masks, checkpoint_dir=folder)
+            train(model, ds, other_options, masks=masks, io=RunIO(checkpoint_dir=folder))
     assert (folder / "checkpoint_step4.pt").read_bytes() == before
     assert json.loads((folder / "run.json").read_text())["parts"]["options"]["lr"] == 0.1
 

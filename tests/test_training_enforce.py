@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from maskkit.data import batches
 from maskkit.start_weights import initial_model
-from maskkit.training import MaskEnforcer, TrainOptions, train
+from maskkit.training import MaskEnforcer, RunIO, TrainOptions, train
 from tests.training_helpers import dataset, lenet_mask, pruned_values, resnet_mask
 
 
@@ -20,7 +20,7 @@ def _train_checking_every_step(mask, ds, options):
         # Called after the mask is re-applied at every step (CPU: the loss is read every step).
         seen.append((step, int(np.count_nonzero(pruned_values(model.state_dict(), mask)))))
 
-    result = train(model, ds, options, masks=masks, progress=progress)
+    result = train(model, ds, options, masks=masks, io=RunIO(progress=progress))
     return model, result, seen
 
 

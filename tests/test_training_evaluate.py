@@ -52,3 +52,35 @@ def test_uses_eval_mode_and_restores_train_mode():
     expected = torch.nn.functional.cross_entropy(out, ds.test.y).item()
     assert metrics.loss == pytest.approx(expected, rel=1e-5)
     assert metrics.accuracy == pytest.approx((out.argmax(1) == ds.test.y).float().mean().item())
+
+
+def test_evaluate_artifact_zeroes_a_masks_pruned_weights_and_reports_what_it_measured():
+    from maskkit import stages
+    from maskkit.training import evaluate_artifact
+
+    ds = dataset(test_size=120, train_size=80)
+    mask = lenet_mask(0.7, init_seed=3)
+    result = evaluate_artifact(mask, ds, source="m", split="train", device="cpu")
+    # By hand: the seed-3 initialisation with every pruned weight set to zero.
+    weights = stages.init_weights("lenet300", seed=3)
+    state = {k: torch.from_numpy(np.array(v)) for k, v in weights.arrays.items()}
+    for name, keep in mask.arrays.items():
+        state[name][~torch.from_numpy(np.asarray(keep, dtype=bool))] = 0.0
+    assert any((~np.asarray(keep, dtype=bool)).any() for keep in mask.arrays.values())
+    accuracy, loss = manual_lenet(state, ds.train.x.numpy(), ds.train.y.numpy())
+    assert result.metrics.count == 80
+    assert result.metrics.accuracy == pytest.approx(accuracy, abs=1e-12)
+    assert result.metrics.loss == pytest.approx(loss, rel=1e-5)
+    assert (result.kind, result.split, result.mask) == ("mask", "train", mask.content_hash)
+
+
+def test_evaluate_artifact_refuses_weights_beside_weights_and_an_unknown_split():
+    from maskkit import stages
+    from maskkit.errors import OptionError
+    from maskkit.training import evaluate_artifact
+
+    ds = dataset(test_size=20, train_size=20)
+    with pytest.raises(OptionError, match="is already weights"):
+        evaluate_artifact(stages.init_weights("lenet300"), ds, source="w", weights="x")
+    with pytest.raises(OptionError, match="split must be test or train"):
+        evaluate_artifact(lenet_mask(0.5), ds, source="m", split="valid")

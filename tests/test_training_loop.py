@@ -9,7 +9,7 @@ import torch
 
 from maskkit.errors import OptionError, TrainingError
 from maskkit.start_weights import initial_model
-from maskkit.training import TrainOptions, train
+from maskkit.training import RunIO, TrainOptions, train
 from maskkit.training.loop import model_state
 from tests.training_helpers import dataset, lenet_mask
 
@@ -72,7 +72,7 @@ def test_restart_at_step_k_continues_the_schedule_and_data_order():
 
 def test_log_has_one_line_per_evaluation(tmp_path):
     log = tmp_path / "run.jsonl"
-    _, result = run(lenet_mask(0.8), dataset(), OPTS.replace(eval_every=16), log_path=log)
+    _, result = run(lenet_mask(0.8), dataset(), OPTS.replace(eval_every=16), io=RunIO(log_path=log))
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["step"] for r in lines] == [16, 32, 40]
     assert lines[-1]["test_accuracy"] == result.metrics.accuracy
@@ -94,7 +94,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     with pytest.raises(
         TrainingError, match=r"last checkpoint that verifies \(step \d+\) is kept in .*ckpt"
     ) as err:
-        run(mask, ds, options, checkpoint_dir=folder, checkpoint_every=1)
+        run(mask, ds, options, io=RunIO(checkpoint_dir=folder, checkpoint_every=1))
     stopped = int(str(err.value).split(" at step ")[1].split()[0])
     newest = json.loads((folder / "checkpoints.json").read_text())["checkpoints"][0]
     state = torch.load(folder / newest["file"], weights_only=True)

@@ -15,7 +15,7 @@ import torch
 from maskkit.data.types import Dataset, Split
 from maskkit.errors import MaskkitWarning, TrainingError
 from maskkit.start_weights import initial_model
-from maskkit.training import TrainOptions, train
+from maskkit.training import RunIO, TrainOptions, train
 from maskkit.training.checkpoint import CheckpointDir
 from maskkit.training.loop import model_state
 from tests.training_helpers import dataset, lenet_mask
@@ -41,9 +41,7 @@ def run(ds, folder=None, *, stop_at=None, mask=None, **kwargs):
         ds,
         OPTS,
         masks=masks,
-        checkpoint_dir=folder,
-        checkpoint_every=5,
-        progress=progress,
+        io=RunIO(checkpoint_dir=folder, checkpoint_every=5, progress=progress),
         **kwargs,
     )
     return model_state(model), result
@@ -201,7 +199,7 @@ def test_divergence_names_only_a_checkpoint_that_verifies(ds, tmp_path, monkeypa
     monkeypatch.setattr(CheckpointDir, "save", damaging_save)
     model, masks = initial_model(lenet_mask(0.5), source="test")
     with pytest.raises(TrainingError, match="diverged") as err:
-        train(model, ds, bad, masks=masks, checkpoint_dir=tmp_path / "c", checkpoint_every=1)
+        train(model, ds, bad, masks=masks, io=RunIO(checkpoint_dir=tmp_path / "c", checkpoint_every=1))
     assert "no checkpoint in" in str(err.value) and "last" not in str(err.value)
 
 

@@ -1,7 +1,7 @@
 """Data-parallel training: torchrun detection, process groups, and launching torchrun.
 
 Run under ``torchrun --nproc_per_node=N -m maskkit train ...`` (or ``maskkit train --nproc N``,
-which launches exactly that): every process trains a DistributedDataParallel copy of the model
+which launches exactly that through :func:`launch`): every process trains a DistributedDataParallel copy of the model
 on its share of each batch (the batch size is the total over all processes), gloo on CPU and
 NCCL on CUDA. Every rank applies the mask after its own optimizer step; only rank 0 writes
 outputs, checkpoints, logs and progress.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from maskkit.errors import OptionError, TrainingError
+from maskkit.training._errors import about
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,15 @@ def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
             name = "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise OptionError("--device cuda: CUDA is not available on this machine")
+            raise about("device", "--device", " cuda: CUDA is not available on this machine")
         return torch.device("cuda", info.local_rank % torch.cuda.device_count())
     if name == "mps":
         if info.distributed:
-            raise OptionError("--device mps: distributed training needs cpu or cuda")
+            raise about("device", "--device", " mps: distributed training needs cpu or cuda")
         if not (
             getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
         ):
-            raise OptionError("--device mps: MPS is not available on this machine")
+            raise about("device", "--device", " mps: MPS is not available on this machine")
         return torch.device("mps")
     if name != "cpu":
         raise OptionError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
@@ -132,14 +133,16 @@ def barrier() -> None:
         dist.barrier()
 
 
-def launch(nproc: int, argv: Sequence[str]) -> int:
-    """Run ``maskkit ARGV`` under torchrun with ``nproc`` local processes; its exit status.
+def launch(nproc: int, argv: Sequence[str], *, stdin: bytes | None = None) -> None:
+    """Run ``maskkit ARGV`` under torchrun with ``nproc`` local processes.
 
-    stdin and stdout are inherited: rank 0 reads the input artifact from stdin (and sends it to
-    the other ranks) and writes the output artifact to stdout, so pipelines work unchanged.
+    stdout is inherited and ``stdin`` (when given) is piped in: rank 0 reads the input artifact
+    from stdin (and sends it to the other ranks) and writes the output artifact to stdout, so
+    pipelines work unchanged. Raises TrainingError when torchrun fails (the processes have
+    already said why on stderr).
     """
     if nproc < 1:
-        raise OptionError(f"--nproc must be at least 1, got {nproc}")
+        raise about("nproc", "--nproc", f" must be at least 1, got {nproc}")
     command = [
         sys.executable,
         "-m",
@@ -152,4 +155,8 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     ]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
-    return subprocess.run(command, env=env).returncode
+    code = subprocess.run(command, input=stdin, env=env).returncode
+    if code:
+        raise TrainingError(
+            f"distributed training failed (torchrun exit status {code}); see the messages above"
+        )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -37,11 +37,12 @@ from typing import Any
 from maskkit.data.types import Dataset
 from maskkit.errors import OptionError
 from maskkit.format import Mask, Weights, load, read_file
+from maskkit.training._errors import about
+from maskkit.training.artifact_runs import train_artifact
 from maskkit.training.checkpoint import dataset_hash
 from maskkit.training.imp_folder import ImpFolder
-from maskkit.training.loop import Progress
 from maskkit.training.options import TrainOptions
-from maskkit.training.stage import train_artifact
+from maskkit.training.run_io import NO_IO, Progress, RunIO
 
 
 @dataclass(frozen=True)
@@ -169,19 +170,17 @@ def iterative_magnitude_pruning(
     out_dir: str | os.PathLike[str],
     source: str,
     weights: str | os.PathLike[str] | None = None,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    checkpoint_every: int | None = None,
+    io: RunIO = NO_IO,
     progress: Callable[[int], Progress | None] | None = None,
     on_round: Callable[[ImpRound], None] | None = None,
-    weights_dirs: Sequence[str | os.PathLike[str]] = (),
-    trust_code: bool | Collection[str] = False,
 ) -> list[ImpRound]:
     """Run IMP, writing every round's mask and trained weights into ``out_dir``.
 
-    ``progress(round)`` may return a progress callback for that round's training;
-    ``on_round`` is called after each round. With ``checkpoint_dir``, round r checkpoints into
-    ``checkpoint_dir/round{r}`` so a rerun resumes the round it was in. ``trust_code`` as for
-    :func:`~maskkit.training.stage.train_artifact`.
+    ``progress(round)`` may return a progress callback for that round's training (it takes
+    the place of ``io.progress``); ``on_round`` is called after each round. With
+    ``io.checkpoint_dir``, round r checkpoints into ``checkpoint_dir/round{r}`` so a rerun
+    resumes the round it was in. The rest of ``io`` as for
+    :func:`~maskkit.training.artifact_runs.train_artifact` (``log_path`` is not used).
 
     >>> rows = iterative_magnitude_pruning(init_weights("lenet300"), load_dataset("mnist"),
     ...     default_options("lenet", "mnist"), rounds=5, rate=0.2, rewind_step=0,
@@ -190,12 +189,13 @@ def iterative_magnitude_pruning(
     from maskkit import stages
 
     if rounds < 0:
-        raise OptionError(f"--rounds must be at least 0, got {rounds}")
+        raise about("rounds", "--rounds", f" must be at least 0, got {rounds}")
     if not 0.0 < rate < 1.0:
-        raise OptionError(f"--rate must be in (0, 1), got {rate}")
+        raise about("rate", "--rate", f" must be in (0, 1), got {rate}")
     total = options.plan(len(dataset.train)).total_steps
     if not 0 <= rewind_step <= total:
-        raise OptionError(f"--rewind-step {rewind_step} is not within the run's {total} steps")
+        rest = f" {rewind_step} is not within the run's {total} steps"
+        raise about("rewind_step", "--rewind-step", rest)
     out = Path(out_dir)
     folder = ImpFolder(
         out,
@@ -205,8 +205,13 @@ def iterative_magnitude_pruning(
     )
     rewind_path = out / f"rewind_step{rewind_step}.safetensors"
 
-    def checkpoints(r: int) -> str | None:
-        return None if checkpoint_dir is None else os.fspath(Path(checkpoint_dir) / f"round{r}")
+    def round_io(r: int) -> RunIO:
+        folder = io.checkpoint_dir
+        return io.replace(
+            checkpoint_dir=None if folder is None else os.fspath(Path(folder) / f"round{r}"),
+            log_path=None,
+            progress=progress(r) if progress else None,
+        )
 
     def save_rewind(step: int, w: Weights) -> None:
         w.save(rewind_path)
@@ -265,14 +270,10 @@ def iterative_magnitude_pruning(
                 options,
                 source=source,
                 weights=weights,
-                weights_dirs=weights_dirs,
-                trust_code=trust_code,
                 start_step=0,
                 save_at=[rewind_step],
                 on_save=save_rewind,
-                checkpoint_dir=checkpoints(0),
-                checkpoint_every=checkpoint_every,
-                progress=progress(0) if progress else None,
+                io=round_io(0),
             )
             if not rewind_path.exists():
                 # A resumed round 0 that was past step K already wrote the file in its first run.
@@ -287,12 +288,12 @@ def iterative_magnitude_pruning(
 
         for r in range(len(rows), rounds + 1):
             _, sparsity = round_target(r, rate, start_kept, numel)
-            scores = stages.score(trained, "magnitude", mask=current, trust_code=trust_code)
+            scores = stages.score(trained, "magnitude", mask=current, trust_code=io.trust_code)
             current = stages.rewind(
                 stages.make_mask(scores, sparsity),
                 rewind_path,
                 relative_to=out,
-                trust_code=trust_code,
+                trust_code=io.trust_code,
             )
             mask_name = f"round{r}_mask.safetensors"
             save(mask_name, current)
@@ -301,10 +302,7 @@ def iterative_magnitude_pruning(
                 dataset,
                 options,
                 source=os.fspath(out / mask_name),
-                trust_code=trust_code,
-                checkpoint_dir=checkpoints(r),
-                checkpoint_every=checkpoint_every,
-                progress=progress(r) if progress else None,
+                io=round_io(r),
             )
             finish(r, current, mask_name, trained, sparsity)
     return rows

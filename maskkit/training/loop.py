@@ -4,9 +4,13 @@ Steps are counted from 0 (the initial weights); "step k" is the model after k op
 At each step the learning rate is set from the step index, one batch is taken at the data
 position the step fixes (epoch = step // steps_per_epoch), the optimizer steps and the mask is
 re-applied, so pruned weights are exactly zero after every update. After a step, in this order:
-the loss is checked (non-finite stops the run), the model is evaluated (``eval_every`` and the
-last step), ``save_at`` weights are handed to ``on_save``, and a checkpoint is written
+the loss is checked (non-finite stops the run), then the events the schedule
+(:mod:`.events`) gives that step happen: the model is evaluated (``eval_every`` and the last
+step), ``save_at`` weights are handed to ``on_save``, and a checkpoint is written
 (``checkpoint_every`` and the last step).
+
+:func:`train` reads as the loop itself; :class:`_Run` holds what one run sets up (device, AMP,
+optimizer, the checkpoint folder and what it restores) and does each part of a step.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import inspect
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from maskkit.data import batches
 from maskkit.data.types import Dataset
 from maskkit.errors import DataError, OptionError, TrainingError
 from maskkit.format import write_atomic
 from maskkit.training import distributed
-from maskkit.training._data import epoch_batches
+from maskkit.training._errors import about
 from maskkit.training.checkpoint import (
     CheckpointDir,
     dataset_hash,
@@ -39,15 +44,11 @@ from maskkit.training.checkpoint import (
 )
 from maskkit.training.enforce import MaskEnforcer
 from maskkit.training.evaluation import Metrics, evaluate
-from maskkit.training.options import Duration, Plan, TrainOptions
+from maskkit.training.events import Events, Schedule
+from maskkit.training.options import Duration, TrainOptions
+from maskkit.training.run_io import NO_IO, Progress, RunIO
 
-Progress = Callable[[int, int, "float | None"], None]
-"""Called as ``progress(step, total_steps, mean_recent_loss)``; first with the starting step.
-
-If the object also has an ``evaluation(record)`` method, it receives every evaluation record
-(the dict also written to the log); a ``resumed(step)`` method is called when the run resumes
-from the checkpoint of ``step``, before training goes on. Only rank 0 calls any of them.
-"""
+__all__ = ["Progress", "RunIO", "TrainResult", "model_state", "train"]
 
 
 class _SGD(torch.optim.SGD):
@@ -96,19 +97,9 @@ def _amp_dtype(options: TrainOptions, device: torch.device) -> torch.dtype | Non
         return None
     if device.type != "cuda":
         if options.amp:
-            raise OptionError("--amp needs a CUDA device (mixed precision runs on CUDA only)")
+            raise about("amp", "--amp", " needs a CUDA device (mixed precision runs on CUDA only)")
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _check_steps(values: Iterable[Duration], plan: Plan, start: int, what: str) -> list[int]:
-    steps = sorted({plan.steps(v) for v in values})
-    for s in steps:
-        if s > plan.total_steps:
-            raise OptionError(f"{what} {s} is after the last step ({plan.total_steps})")
-        if s < start:
-            raise OptionError(f"{what} {s} is before the starting step ({start})")
-    return steps
 
 
 class _Losses:
@@ -212,18 +203,14 @@ def train(
     start_step: int = 0,
     save_at: Iterable[Duration] = (),
     on_save: Callable[[int, nn.Module], None] | None = None,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    checkpoint_every: Duration | None = None,
-    run_id: str = "",
-    log_path: str | os.PathLike[str] | None = None,
-    progress: Progress | None = None,
+    io: RunIO = NO_IO,
 ) -> TrainResult:
     """Train ``model`` in place on ``dataset.train`` under ``masks`` (bool, True = keep).
 
     ``start_step`` > 0 starts the schedule and the data order at that step with a fresh
     optimizer (rewinding). ``on_save(step, model)`` is called (rank 0 only) with the model at
-    each ``save_at`` step. With ``checkpoint_dir`` the run resumes from its last checkpoint;
-    ``run_id`` is mixed into the run identity (callers add what the model state cannot show,
+    each ``save_at`` step. With ``io.checkpoint_dir`` the run resumes from its last checkpoint;
+    ``io.run_id`` is mixed into the run identity (callers add what the model state cannot show,
     such as the dataset options). Under torch.distributed (see :mod:`.distributed`) the model
     is wrapped in DistributedDataParallel and each rank takes its share of every batch.
 
@@ -237,198 +224,244 @@ def train(
     >>> result.metrics.accuracy                                       # doctest: +SKIP
     0.93
     """
-    info = distributed.current()
-    device = distributed.resolve_device(options.device, info)
-    plan = options.plan(len(dataset.train))
-    total, per_epoch = plan.total_steps, plan.steps_per_epoch
-    if per_epoch < 1:
-        raise DataError(f"{dataset.name}: the training split is empty")
-    if not 0 <= start_step <= total:
-        raise OptionError(f"the starting step {start_step} is outside the run (0..{total} steps)")
-    saves = set(_check_steps(save_at, plan, start_step, "--save-at step"))
-    every = plan.steps(checkpoint_every) if checkpoint_every is not None else per_epoch
-    if every < 1:
-        raise OptionError("--checkpoint-every must be at least one step")
-    augment = dataset.augment if options.augment is None else options.augment
-    amp_dtype = _amp_dtype(options, device)
-
-    # The model enters through its initial weights' hash (names, shapes and values).
-    identity = {
-        "run": run_id,
-        "options": options.to_dict(),
-        "dataset": dataset.to_dict(),
-        "initial": tensors_hash(model.state_dict()),
-        "masks": tensors_hash(dict(masks)) if masks else None,
-        "start_step": start_step,
-        "world_size": info.world_size,
-    }
-    model.to(device)
-    enforcer = MaskEnforcer(model, masks) if masks else None
-    if enforcer:
-        enforcer.apply()
-    optimizer = _SGD(
-        model.parameters(),
-        lr=plan.lr_at(start_step),
-        momentum=options.momentum,
-        weight_decay=options.weight_decay,
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    # Reading a loss back stalls an accelerator's queue; on CPU it costs nothing.
-    losses = _Losses(device, info.world_size, 1 if device.type == "cpu" else 25, per_epoch)
-
+    run = _Run(model, dataset, options, masks, start_step, save_at, on_save, io)
     with contextlib.ExitStack() as held:
-        folder = None
+        run.start(held)
+        for x, y in run.batches():
+            loss = run.update(x, y)
+            run.after_step(loss, run.schedule.events(run.step))
+        return run.finish()
+
+
+class _Run:
+    """One call of :func:`train`: its setup, its restored state, and the parts of a step."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        options: TrainOptions,
+        masks: Mapping[str, Tensor] | None,
+        start_step: int,
+        save_at: Iterable[Duration],
+        on_save: Callable[[int, nn.Module], None] | None,
+        io: RunIO,
+    ) -> None:
+        self.info = info = distributed.current()
+        self.device = device = distributed.resolve_device(options.device, info)
+        self.plan = plan = options.plan(len(dataset.train))
+        if plan.steps_per_epoch < 1:
+            raise DataError(f"{dataset.name}: the training split is empty")
+        if not 0 <= start_step <= plan.total_steps:
+            raise OptionError(
+                f"the starting step {start_step} is outside the run (0..{plan.total_steps} steps)"
+            )
+        self.schedule = Schedule.of(
+            plan,
+            start_step=start_step,
+            save_at=save_at,
+            checkpoint_every=io.checkpoint_every,
+            checkpointing=io.checkpoint_dir is not None,
+        )
+        self.model, self.dataset, self.options, self.io = model, dataset, options, io
+        self.on_save = on_save if info.is_main else None
+        self.progress = io.progress if info.is_main else None
+        self.augment = dataset.augment if options.augment is None else options.augment
+        self.amp_dtype = _amp_dtype(options, device)
+        # The model enters through its initial weights' hash (names, shapes and values).
+        self.identity = {
+            "run": io.run_id,
+            "options": options.to_dict(),
+            "dataset": dataset.to_dict(),
+            "initial": tensors_hash(model.state_dict()),
+            "masks": tensors_hash(dict(masks)) if masks else None,
+            "start_step": start_step,
+            "world_size": info.world_size,
+        }
+        model.to(device)
+        self.enforcer = MaskEnforcer(model, masks) if masks else None
+        if self.enforcer:
+            self.enforcer.apply()
+        self.optimizer = _SGD(
+            model.parameters(),
+            lr=plan.lr_at(start_step),
+            momentum=options.momentum,
+            weight_decay=options.weight_decay,
+        )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        # Reading a loss back stalls an accelerator's queue; on CPU it costs nothing.
+        sync_every = 1 if device.type == "cpu" else 25
+        self.losses = _Losses(device, info.world_size, sync_every, plan.steps_per_epoch)
+        self.start_step = self.step = start_step
+        self.history: list[dict[str, Any]] = []
+        self.resumed_from: int | None = None
+        self.folder: CheckpointDir | None = None
+        self.net: nn.Module = model
+
+    def start(self, held: contextlib.ExitStack) -> None:
+        """Claim and restore the checkpoint folder, wrap the model for DDP, report the start."""
+        info, io = self.info, self.io
         state = None
-        if checkpoint_dir is not None:
+        if io.checkpoint_dir is not None:
             if info.is_main:
                 # Locked before anything is read, so a second trainer is refused at once.
-                held.enter_context(folder_lock(checkpoint_dir, what="checkpoint folder"))
-            folder = CheckpointDir(checkpoint_dir, {**identity, "data": dataset_hash(dataset)})
+                held.enter_context(folder_lock(io.checkpoint_dir, what="checkpoint folder"))
+            identity = {**self.identity, "data": dataset_hash(self.dataset)}
+            self.folder = CheckpointDir(io.checkpoint_dir, identity)
             if info.is_main:
-                folder.claim()
+                self.folder.claim()
             distributed.barrier()
-            state = folder.load()
-        step = start_step
-        history: list[dict[str, Any]] = []
-        resumed_from = None
+            state = self.folder.load()
         if state is not None:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
-            set_rng_state(state["rng"])
-            losses.restore(state["losses"])
-            history = list(state["history"])
-            step = resumed_from = int(state["step"])
-            if info.is_main and hasattr(progress, "resumed"):
-                progress.resumed(step)
-        elif info.is_main and on_save is not None and step in saves:
-            on_save(step, model)
-
-        net: nn.Module = model
+            self._restore(state)
+        elif self.on_save is not None and self.step in self.schedule.saves:
+            self.on_save(self.step, self.model)
         if info.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
-            net = DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None
-            )
-        if progress is not None and info.is_main:
-            progress(step, total, losses.last)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        if self.progress is not None:
+            self.progress(self.step, self.plan.total_steps, self.losses.last)
+        self.model.train()
 
-        def evaluate_now() -> Metrics:
-            _sync_buffers(model, info.world_size)
-            return evaluate(
-                model,
-                dataset.test,
-                batch_size=options.eval_batch_size,
-                device=device,
-                rank=info.rank,
-                world_size=info.world_size,
-            )
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.losses.restore(state["losses"])
+        self.history = list(state["history"])
+        self.step = self.resumed_from = int(state["step"])
+        if hasattr(self.progress, "resumed"):
+            self.progress.resumed(self.step)
 
-        def record(metrics: Metrics) -> None:
-            history.append(
-                {
-                    "step": step,
-                    "epoch": round(step / per_epoch, 6),
-                    "lr": plan.lr_at(max(step - 1, 0)),
-                    "train_loss": losses.take_interval(),
-                    "test_loss": metrics.loss,
-                    "test_accuracy": metrics.accuracy,
-                }
-            )
-            if log_path is not None and info.is_main:
-                _write_log(log_path, history)
-            if info.is_main and hasattr(progress, "evaluation"):
-                progress.evaluation(history[-1])
-
-        def diverged(what: str) -> TrainingError:
-            kept = ""
-            if folder is not None:
-                # Verified now, so a checkpoint damaged since it was written is not called good.
-                good = folder.last_good()
-                kept = (
-                    f"; no checkpoint in {folder.path} verifies"
-                    if good is None
-                    else f"; the last checkpoint that verifies (step {good}) is kept in "
-                    f"{folder.path}"
-                )
-            return TrainingError(
-                f"training diverged: {what} at step {step} "
-                f"(learning rate {plan.lr_at(step - 1):g}); stopped{kept}"
-            )
-
-        model.train()
-        while step < total:
-            epoch, first = divmod(step, per_epoch)
-            for x, y in epoch_batches(
-                dataset.train,
-                options.batch_size,
-                seed=options.seed,
+    def batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """This rank's batches from the current step to the last, epoch after epoch."""
+        per_epoch, total = self.plan.steps_per_epoch, self.plan.total_steps
+        while self.step < total:
+            epoch, first = divmod(self.step, per_epoch)
+            for batch in batches(
+                self.dataset.train,
+                self.options.batch_size,
+                seed=self.options.seed,
                 epoch=epoch,
+                shuffle=True,
+                augment=self.augment,
                 start_batch=first,
-                augment=augment,
-                rank=info.rank,
-                world_size=info.world_size,
+                rank=self.info.rank,
+                world_size=self.info.world_size,
+                drop_last=False,
             ):
-                lr = plan.lr_at(step)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x = x.to(device, non_blocking=True)
-                y = y.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss = F.cross_entropy(net(x), y)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler.is_enabled():
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                if enforcer is not None:
-                    enforcer.apply()
-                step += 1
-                losses.add(loss)
+                yield batch
+                if self.step >= total:
+                    return
 
-                do_eval = step == total or (
-                    plan.eval_every is not None and step % plan.eval_every == 0
-                )
-                do_save = step in saves
-                do_checkpoint = folder is not None and (step == total or step % every == 0)
-                if do_eval or do_save or do_checkpoint or step % losses.sync_every == 0:
-                    bad = losses.sync()
-                    if bad is not None:
-                        raise diverged(f"the loss is {bad}")
-                    if progress is not None and info.is_main:
-                        progress(step, total, losses.last)
-                if do_eval:
-                    record(evaluate_now())
-                if do_save or do_checkpoint:
-                    if not _all_finite(model):
-                        raise diverged("the weights are not finite")
-                    _sync_buffers(model, info.world_size)
-                if do_save and on_save is not None and info.is_main:
-                    on_save(step, model)
-                if do_checkpoint and info.is_main:
-                    folder.save(
-                        {
-                            "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(),
-                            "scaler": scaler.state_dict(),
-                            "rng": rng_state(),
-                            "step": step,
-                            "data": {"epoch": step // per_epoch, "batch": step % per_epoch},
-                            "losses": losses.state(),
-                            "history": history,
-                        }
-                    )
-                if step >= total:
-                    break
+    def update(self, x: Tensor, y: Tensor) -> Tensor:
+        """One optimizer step at the current step's learning rate; the mask re-applied."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.plan.lr_at(self.step)
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        amp = self.amp_dtype
+        with torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
+            loss = F.cross_entropy(self.net(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler.is_enabled():
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        if self.enforcer is not None:
+            self.enforcer.apply()
+        self.step += 1
+        return loss
 
-        _sync_buffers(model, info.world_size)
-        if history and history[-1]["step"] == step:
-            last = history[-1]
-            n = len(dataset.test)
+    def after_step(self, loss: Tensor, events: Events) -> None:
+        """Check the loss, then evaluate, save and checkpoint as the schedule says."""
+        step = self.step
+        self.losses.add(loss)
+        if events or step % self.losses.sync_every == 0:
+            bad = self.losses.sync()
+            if bad is not None:
+                raise self._diverged(f"the loss is {bad}")
+            if self.progress is not None:
+                self.progress(step, self.plan.total_steps, self.losses.last)
+        if events.eval:
+            self._record(self._evaluate())
+        if events.save or events.checkpoint:
+            if not _all_finite(self.model):
+                raise self._diverged("the weights are not finite")
+            _sync_buffers(self.model, self.info.world_size)
+        if events.save and self.on_save is not None:
+            self.on_save(step, self.model)
+        if events.checkpoint and self.info.is_main:
+            self.folder.save(self._checkpoint())
+
+    def _checkpoint(self) -> dict[str, Any]:
+        per_epoch = self.plan.steps_per_epoch
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "step": self.step,
+            "data": {"epoch": self.step // per_epoch, "batch": self.step % per_epoch},
+            "losses": self.losses.state(),
+            "history": self.history,
+        }
+
+    def _evaluate(self) -> Metrics:
+        _sync_buffers(self.model, self.info.world_size)
+        return evaluate(
+            self.model,
+            self.dataset.test,
+            batch_size=self.options.eval_batch_size,
+            device=self.device,
+            rank=self.info.rank,
+            world_size=self.info.world_size,
+        )
+
+    def _record(self, metrics: Metrics) -> None:
+        step = self.step
+        self.history.append(
+            {
+                "step": step,
+                "epoch": round(step / self.plan.steps_per_epoch, 6),
+                "lr": self.plan.lr_at(max(step - 1, 0)),
+                "train_loss": self.losses.take_interval(),
+                "test_loss": metrics.loss,
+                "test_accuracy": metrics.accuracy,
+            }
+        )
+        if self.io.log_path is not None and self.info.is_main:
+            _write_log(self.io.log_path, self.history)
+        if hasattr(self.progress, "evaluation"):
+            self.progress.evaluation(self.history[-1])
+
+    def _diverged(self, what: str) -> TrainingError:
+        kept = ""
+        if self.folder is not None:
+            # Verified now, so a checkpoint damaged since it was written is not called good.
+            good = self.folder.last_good()
+            where = self.folder.path
+            kept = (
+                f"; no checkpoint in {where} verifies"
+                if good is None
+                else f"; the last checkpoint that verifies (step {good}) is kept in {where}"
+            )
+        return TrainingError(
+            f"training diverged: {what} at step {self.step} "
+            f"(learning rate {self.plan.lr_at(self.step - 1):g}); stopped{kept}"
+        )
+
+    def finish(self) -> TrainResult:
+        """The final metrics (the last step's evaluation, made now if the schedule had none)."""
+        _sync_buffers(self.model, self.info.world_size)
+        if self.history and self.history[-1]["step"] == self.step:
+            last, n = self.history[-1], len(self.dataset.test)
             metrics = Metrics(
                 accuracy=last["test_accuracy"],
                 loss=last["test_loss"],
@@ -436,19 +469,19 @@ def train(
                 correct=round(last["test_accuracy"] * n),
             )
         else:
-            metrics = evaluate_now()
-            record(metrics)
+            metrics = self._evaluate()
+            self._record(metrics)
         return TrainResult(
-            step=step,
-            total_steps=total,
-            start_step=start_step,
-            steps_per_epoch=per_epoch,
+            step=self.step,
+            total_steps=self.plan.total_steps,
+            start_step=self.start_step,
+            steps_per_epoch=self.plan.steps_per_epoch,
             metrics=metrics,
-            train_loss=losses.train_loss,
-            resumed_from=resumed_from,
-            history=tuple(history),
-            device=str(device),
-            world_size=info.world_size,
+            train_loss=self.losses.train_loss,
+            resumed_from=self.resumed_from,
+            history=tuple(self.history),
+            device=str(self.device),
+            world_size=self.info.world_size,
         )
 
 

@@ -155,9 +155,10 @@ class TrainOptions:
 
     def plan(self, train_size: int) -> Plan:
         """Resolve every duration to steps for ``train_size`` training examples."""
-        from maskkit.training._data import steps_per_epoch
+        from maskkit.data import batches_per_epoch
 
-        per_epoch = steps_per_epoch(train_size, self.batch_size)
+        # The last, smaller batch counts as a step.
+        per_epoch = batches_per_epoch(train_size, self.batch_size, drop_last=False)
         total = self.steps if self.steps is not None else self.epochs * per_epoch
         milestones = tuple(sorted(duration_steps(m, per_epoch) for m in self.milestones))
         every = None if self.eval_every is None else duration_steps(self.eval_every, per_epoch)
