@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from maskkit._registry import Registry
 from maskkit._validate import check_int
 from maskkit.errors import OptionError
 from maskkit.models import _args, user
@@ -61,35 +62,35 @@ def _imagenet_resnet(depth: int) -> _Spec:
     )
 
 
-_MODELS: dict[str, _Spec] = {
-    "lenet300": _Spec("lenet", "lenet:LeNet300", extras={"hidden": (300, 100)}),
-    "lenet5": _Spec("lenet", "lenet:LeNet5", min_size=12),
-    "resnet20": _cifar_resnet(20),
-    "resnet32": _cifar_resnet(32),
-    "resnet44": _cifar_resnet(44),
-    "resnet56": _cifar_resnet(56),
-    "resnet110": _cifar_resnet(110),
-    "vgg11": _cifar_vgg(11),
-    "vgg13": _cifar_vgg(13),
-    "vgg16": _cifar_vgg(16),
-    "vgg19": _cifar_vgg(19),
-    "resnet18": _imagenet_resnet(18),
-    "resnet50": _imagenet_resnet(50),
-}
+MODELS: Registry[_Spec] = Registry(
+    "model",
+    {
+        "lenet300": _Spec("lenet", "lenet:LeNet300", extras={"hidden": (300, 100)}),
+        "lenet5": _Spec("lenet", "lenet:LeNet5", min_size=12),
+        "resnet20": _cifar_resnet(20),
+        "resnet32": _cifar_resnet(32),
+        "resnet44": _cifar_resnet(44),
+        "resnet56": _cifar_resnet(56),
+        "resnet110": _cifar_resnet(110),
+        "vgg11": _cifar_vgg(11),
+        "vgg13": _cifar_vgg(13),
+        "vgg16": _cifar_vgg(16),
+        "vgg19": _cifar_vgg(19),
+        "resnet18": _imagenet_resnet(18),
+        "resnet50": _imagenet_resnet(50),
+    },
+    hint=" (or a user model as package.module:callable)",
+)
+"""Built-in model name -> how to build it (its class is imported only to build one)."""
 
 
 def known_models() -> list[str]:
     """The built-in model names, in registry order."""
-    return list(_MODELS)
+    return MODELS.names()
 
 
 def _get(name: str) -> _Spec:
-    if name not in _MODELS:
-        raise OptionError(
-            f"unknown model {name!r}; known models: {', '.join(_MODELS)} "
-            "(or a user model as package.module:callable)"
-        )
-    return _MODELS[name]
+    return MODELS.get(name)
 
 
 def model_family(name: str) -> str:
