@@ -26,7 +26,7 @@ FORMATS = ("png", "svg", "pdf")
     "--sparsity",
     type=FiniteFloatRange(0, 1, max_open=True),
     default=None,
-    help="The sparsity of the per-layer density view (one of the grid's; default its highest).",
+    help="The sparsity of the per-layer density view: one of the grid's (default: the highest that most methods have).",
 )
 @click.option(
     "--tolerance",
@@ -92,12 +92,17 @@ def report(
     experiment = load_experiments(folders, allow_mixed=allow_mixed)
     data = build(experiment, layer_sparsity=sparsity, tolerance=tolerance)
     if plot_dir is not None:
-        from maskkit.report.figures import draw_all
+        from maskkit.report.figures import prepare
 
-        written = draw_all(data, plot_dir, fmt)
-        click.echo(f"maskkit: wrote {len(written)} figure(s) to {plot_dir}", err=True)
+        prepare(plot_dir)  # no matplotlib, or an unwritable folder: stop before writing the CSV
     if csv_path is not None:
         write_atomic(csv_path, [to_csv(data).encode()])
+    if plot_dir is not None:
+        from maskkit.report.figures import draw_all
+        from maskkit_cli.printable import printable
+
+        written = draw_all(data, plot_dir, fmt)
+        click.echo(f"maskkit: wrote {len(written)} figure(s) to {printable(plot_dir)}", err=True)
     emit(to_json(data), render(data), as_json=as_json)
 
 

@@ -88,10 +88,13 @@ def make_index(
     return folder
 
 
-def seeds(method: str, sparsity: float, accs: Sequence[float | str], **extra) -> list[dict]:
-    """One cell per seed; an accuracy given as "failed" or "not-run" is that status."""
+def seeds(
+    method: str, sparsity: float, accs: Sequence[float | str], first: int = 0, **extra
+) -> list[dict]:
+    """One cell per seed (seeds first, first+1, ...); an accuracy given as "failed" or
+    "not-run" is that status."""
     out = []
-    for seed, acc in enumerate(accs):
+    for seed, acc in enumerate(accs, first):
         cell = {"method": method, "sparsity": sparsity, "seed": seed, **extra}
         if isinstance(acc, str):
             cell["status"] = acc

@@ -104,10 +104,11 @@ def test_bad_input_is_one_line_and_exit_1(grid, tmp_path):
 
 def test_without_matplotlib_plot_says_how_to_install(grid, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    result = invoke(["report", str(grid), "--plot", str(tmp_path / "figs")])
+    args = ["report", str(grid), "--plot", str(tmp_path / "figs"), "--csv", str(tmp_path / "r.csv")]
+    result = invoke(args)
     assert result.exit_code == 1
     assert "pip install 'maskkit[plot]'" in result.stderr and result.stderr.count("\n") == 1
-    assert not (tmp_path / "figs").exists()
+    assert not (tmp_path / "figs").exists() and not (tmp_path / "r.csv").exists()
 
 
 def png_size(data: bytes) -> tuple[int, int]:

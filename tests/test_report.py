@@ -167,8 +167,17 @@ def test_mixed_models_are_refused_unless_allowed(tmp_path):
     pooled = build(load_experiments([a, b], allow_mixed=True))
     assert pooled.main[("snip", 0, 0.9)].n == 3
     # Two folders of the same grid pool their seeds: (0.9 + 0.92 + 0.94) / 3
-    c = make_index(tmp_path / "c", seeds("snip", 0.9, [0.94]))
+    c = make_index(tmp_path / "c", seeds("snip", 0.9, [0.94], first=2))
     assert build(load_experiments([a, c])).main[("snip", 0, 0.9)].mean == pytest.approx(0.92)
+    # ... but the same seed in two folders is the same run twice, and the same folder too
+    d = make_index(tmp_path / "d", seeds("snip", 0.9, [0.94], first=1))
+    with pytest.raises(
+        ReportError,
+        match=r"d: cell 'snip-none-s0.9-k0-seed1' \(seed 1\) is also in .*a; folders pooled together must hold different seeds",
+    ):
+        load_experiments([a, d])
+    with pytest.raises(ReportError, match=r"given twice"):
+        load_experiments([a, tmp_path / "x" / ".." / "a"])
 
 
 def test_not_a_folder_or_not_an_index(tmp_path):

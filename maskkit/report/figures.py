@@ -81,6 +81,12 @@ def check_plot_folder(folder: str | os.PathLike[str]) -> Path:
     return path
 
 
+def prepare(folder: str | os.PathLike[str]) -> None:
+    """Check, before anything is written, that figures can be drawn into ``folder``."""
+    _matplotlib()
+    check_plot_folder(folder)
+
+
 def draw_all(data: ReportData, folder: str | os.PathLike[str], fmt: str = "png") -> list[Path]:
     """Draw every figure the data has into ``folder`` as ``NAME.fmt``; return the paths written.
 

@@ -96,6 +96,14 @@ def load_experiments(
     """
     if not folders:
         raise ReportError("no experiment folder given")
+    seen: dict[str, str] = {}
+    for f in folders:
+        real = os.path.realpath(f)
+        if real in seen:
+            raise ReportError(
+                f"{os.fspath(f)}: given twice (as {seen[real]}): its seeds would count twice"
+            )
+        seen[real] = os.fspath(f)
     loaded = [load_experiment(f) for f in folders]
     first = loaded[0]
     if not allow_mixed:
@@ -112,6 +120,7 @@ def load_experiments(
                     f"{other.folders[0]}: its layers differ from {first.folders[0]}'s; "
                     "pass --allow-mixed to pool them anyway"
                 )
+        _refuse_repeated_runs(loaded)
     pooled = Experiment(folders=[], meta=dict(first.meta), cells=[])
     for exp in loaded:
         pooled.folders += exp.folders
@@ -121,6 +130,21 @@ def load_experiments(
         for layer, cost in exp.layer_costs.items():
             pooled.layer_costs.setdefault(layer, cost)
     return pooled
+
+
+def _refuse_repeated_runs(loaded: Sequence[Experiment]) -> None:
+    """Folders pooled as more seeds must hold other seeds: a grid point run with the same seed
+    in two folders is the same run twice (runs are deterministic), and would shrink the std."""
+    where: dict[tuple[str, float, str, int, int], str] = {}
+    for exp in loaded:
+        for c in exp.cells:
+            key = (c.method, round(c.sparsity, 9), c.ablation, c.seed, c.prune_at)
+            other = where.setdefault(key, c.folder)
+            if other != c.folder:
+                raise ReportError(
+                    f"{c.folder}: cell {c.cell_id!r} (seed {c.seed}) is also in {other}; "
+                    "folders pooled together must hold different seeds"
+                )
 
 
 def load_experiment(folder: str | os.PathLike[str]) -> Experiment:
