@@ -1,4 +1,4 @@
-"""The scalar checks of the library's public arguments: integers in a range, fractions in one.
+"""The scalar checks of the library's public arguments: integers in a range, fractions.
 
 One place, so that a seed or a count is refused with the same words wherever it is given. Each
 check returns the value in its canonical type (``int``, ``float``) for the caller to keep.
@@ -46,17 +46,13 @@ def check_seed(seed: Any, what: str = "seed") -> int:
     return check_int(seed, what)
 
 
-def check_fraction(
-    value: Any, what: str, *, closed_high: bool = False, meaning: str = ""
-) -> float:
-    """``value`` as a float; OptionError unless it is a finite real number in [0, 1), or in
-    [0, 1] with ``closed_high``. ``meaning`` ("0 keeps every weight") follows the range."""
-    interval = "[0, 1]" if closed_high else "[0, 1)"
+def check_fraction(value: Any, what: str, *, meaning: str = "") -> float:
+    """``value`` as a float; OptionError unless it is a finite real number in [0, 1).
+    ``meaning`` ("0 keeps every weight") follows the range in the message."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise OptionError(f"{what} must be a number in {interval}; got {value!r}")
+        raise OptionError(f"{what} must be a number in [0, 1); got {value!r}")
     number = float(value)
-    inside = number <= 1.0 if closed_high else number < 1.0
-    if not (math.isfinite(number) and number >= 0.0 and inside):
+    if not (math.isfinite(number) and 0.0 <= number < 1.0):
         detail = f" ({meaning})" if meaning else ""
-        raise OptionError(f"{what} must be in {interval}{detail}; got {value!r}")
+        raise OptionError(f"{what} must be in [0, 1){detail}; got {value!r}")
     return number

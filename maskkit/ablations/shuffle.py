@@ -10,12 +10,12 @@ stage never pays for importing torch.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from maskkit._seeds import shuffle_seed
 from maskkit._validate import check_seed
 from maskkit.errors import OptionError
 
@@ -43,8 +43,7 @@ def shuffle_masks(masks: Mapping[str, Any], seed: int) -> dict[str, np.ndarray]:
 
 def layer_seed(seed: int, name: str) -> int:
     """The 64-bit generator seed of tensor ``name`` under ``seed``."""
-    digest = hashlib.sha256(f"{seed}\0{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+    return shuffle_seed(seed, name)
 
 
 def _as_bool_array(name: str, mask: Any) -> np.ndarray:

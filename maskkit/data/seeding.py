@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import torch
+
+from maskkit._seeds import tuple_seed
 
 
 def derive_seed(*parts: object) -> int:
@@ -14,8 +14,7 @@ def derive_seed(*parts: object) -> int:
         >>> derive_seed("batches", 0, 3) == derive_seed("batches", 0, 3)
         True
     """
-    digest = hashlib.sha256(repr(parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+    return tuple_seed(*parts)
 
 
 def generator(*parts: object) -> torch.Generator:

@@ -1,14 +1,18 @@
-"""random: i.i.d. scores per weight, seeded per (seed, parameter name)."""
+"""random: i.i.d. scores per weight, seeded per (seed, parameter name).
+
+The one method module not named after its method: ``random.py`` would shadow the standard
+library's module for code run from this folder.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from maskkit._seeds import random_scores_seed
 from maskkit.errors import OptionError
 from maskkit.pruners.base import Data, Method, MethodOptions
 
@@ -37,9 +41,8 @@ def tensor_generator(seed: int, name: str) -> torch.Generator:
     reordering other layers never changes them. The seed is an integer, so the first colon
     separates it from the name unambiguously.
     """
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     gen = torch.Generator(device="cpu")
-    gen.manual_seed(int.from_bytes(digest[:8], "big") >> 1)
+    gen.manual_seed(random_scores_seed(seed, name))
     return gen
 
 
