@@ -23,6 +23,8 @@ def data_options(f: Callable) -> Callable:
 
 def dataset_options(f: Callable) -> Callable:
     """--dataset, --data-dir, --data-option, --data-seed."""
+    from maskkit.data.registry import known_datasets
+
     f = click.option(
         "--data-seed",
         type=click.IntRange(min=0),
@@ -44,7 +46,7 @@ def dataset_options(f: Callable) -> Callable:
         "--dataset",
         default=None,
         metavar="NAME",
-        help="mnist, fashion-mnist, cifar10, cifar100, synthetic or package.module:callable "
+        help=f"{', '.join(known_datasets())} or package.module:callable "
         "(default: the one the input was made with, else the model's).",
     )(f)
 

@@ -68,3 +68,40 @@ def test_listing_every_registry_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+TOY_RULE = """
+import math
+
+
+def half_rule(shapes, sparsity, **_):
+    return {name: math.prod(shape) // 2 for name, shape in shapes.items()}
+"""
+
+
+def test_a_mask_rule_is_one_module_and_one_registration_line(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    from maskkit import load
+    from maskkit.masking.rules import RULES
+    from tests.conftest import invoke
+
+    (tmp_path / "toy_rule.py").write_text(TOY_RULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    RULES.register("half", "toy_rule:half_rule")  # the one registration line
+    try:
+        assert "half" in json.loads(invoke(["list", "--json"]).stdout)["rules"]
+        assert "[global|layerwise|erk|half]" in invoke(["mask", "--help"]).stdout
+        scores = invoke(["score", "--model", "lenet5", "--method", "random"]).stdout_bytes
+        result = invoke(["mask", "--rule", "half", "--sparsity", "0.1"], input=scores)
+        assert result.exit_code == 0, result.stderr
+        mask = load(result.stdout_bytes, kind="mask")
+        for name, array in mask.arrays.items():
+            kept = int(np.count_nonzero(array))
+            assert kept == array.size - array.size // 2, name
+        assert mask.provenance[-1].options["rule"] == "half"
+    finally:
+        RULES.unregister("half")
+    assert "half" not in invoke(["mask", "--help"]).stdout

@@ -23,6 +23,7 @@ from maskkit.pruners.snip import (
     BATCH_SIZE_HELP,
     BATCHING_HELP,
     BATCHNORM_HELP,
+    BATCHNORM_MODES,
     COMBINE_HELP,
     DEFAULT_BATCH_SIZE,
     batch_losses,
@@ -41,9 +42,15 @@ class GraspOptions(MethodOptions):
         default=DEFAULT_TEMPERATURE,
         metadata={"help": "the logits are divided by this temperature before the loss"},
     )
-    batching: str = field(default="near-equal", metadata={"help": BATCHING_HELP})
-    combine: str = field(default="mean", metadata={"help": COMBINE_HELP})
-    batchnorm: str = field(default="train", metadata={"help": BATCHNORM_HELP})
+    batching: str = field(
+        default="near-equal", metadata={"help": BATCHING_HELP, "choices": _autograd.BATCHINGS}
+    )
+    combine: str = field(
+        default="mean", metadata={"help": COMBINE_HELP, "choices": _autograd.COMBINES}
+    )
+    batchnorm: str = field(
+        default="train", metadata={"help": BATCHNORM_HELP, "choices": BATCHNORM_MODES}
+    )
 
     def __post_init__(self) -> None:
         check_batch_options("grasp", self)

@@ -54,9 +54,15 @@ BATCHNORM_HELP = (
 @dataclass(frozen=True)
 class SnipOptions(MethodOptions):
     batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata={"help": BATCH_SIZE_HELP})
-    batching: str = field(default="near-equal", metadata={"help": BATCHING_HELP})
-    combine: str = field(default="mean", metadata={"help": COMBINE_HELP})
-    batchnorm: str = field(default="train", metadata={"help": BATCHNORM_HELP})
+    batching: str = field(
+        default="near-equal", metadata={"help": BATCHING_HELP, "choices": _autograd.BATCHINGS}
+    )
+    combine: str = field(
+        default="mean", metadata={"help": COMBINE_HELP, "choices": _autograd.COMBINES}
+    )
+    batchnorm: str = field(
+        default="train", metadata={"help": BATCHNORM_HELP, "choices": BATCHNORM_MODES}
+    )
 
     def __post_init__(self) -> None:
         check_batch_options("snip", self)
