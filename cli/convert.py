@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from maskkit.interop.registry import MASKKIT, MISSING, TARGETS, known_layouts
 from maskkit_cli.data_options import dataset_options
 from maskkit_cli.options import LiveChoice, encodings, input_argument, model_options
+
+if TYPE_CHECKING:
+    from maskkit.format import Mask
+    from maskkit_cli.streams import Output
 
 
 def from_choices() -> list[str]:
@@ -112,15 +117,9 @@ def convert(
         from maskkit_cli.data_options import load_model_data
 
         ds = load_model_data(
-            model,
-            dataset,
-            data_dir,
-            data_seed,
-            data_option,
-            num_classes=num_classes,
-            input_shape=input_shape,
-            model_arg=model_arg,
-        )
+            model, dataset, data_dir, data_seed, data_option,
+            num_classes=num_classes, input_shape=input_shape, model_arg=model_arg,
+        )  # fmt: skip
         num_classes = num_classes or ds.num_classes
         input_shape = input_shape or tuple(ds.input_shape)
     mask = import_mask(
@@ -134,6 +133,20 @@ def convert(
         missing=missing,
         encoding=encoding,
     )
+    _write(mask, target, out, folder)
+    source = mask.provenance[-1].options["from"]
+    bound = mask.model.name or "unknown model"
+    from maskkit_cli.printable import printable
+
+    summary = (
+        f"maskkit convert: {name} ({source}) -> {target}: {len(mask.layers)} tensors, "
+        f"{mask.kept:,}/{mask.numel:,} kept ({mask.density:.2%}), {bound}"
+    )
+    click.echo(printable(summary), err=True)  # the model name comes from the file
+
+
+def _write(mask: Mask, target: str, out: Output | None, folder: str | None) -> None:
+    """Write ``mask`` as ``target``: a maskkit artifact, a torch file, or an OpenLTH folder."""
     if target == "maskkit":
         out.write(mask)
     elif target == "torch-prune":
@@ -153,15 +166,6 @@ def convert(
             write_openlth(mask, folder)
         except OSError as exc:
             raise MaskkitError(f"{folder}: cannot write: {exc.strerror or exc}") from None
-    source = mask.provenance[-1].options["from"]
-    bound = mask.model.name or "unknown model"
-    from maskkit_cli.printable import printable
-
-    summary = (
-        f"maskkit convert: {name} ({source}) -> {target}: {len(mask.layers)} tensors, "
-        f"{mask.kept:,}/{mask.numel:,} kept ({mask.density:.2%}), {bound}"
-    )
-    click.echo(printable(summary), err=True)  # the model name comes from the file
 
 
 class _Blob:

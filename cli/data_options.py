@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,7 +11,6 @@ from maskkit_cli.options import parse_pairs, trust_option
 
 if TYPE_CHECKING:
     from maskkit.data import Dataset
-    from maskkit.format import Artifact
     from maskkit.training import DataRequest
 
 
@@ -49,30 +48,6 @@ def dataset_options(f: Callable) -> Callable:
         help=f"{', '.join(known_datasets())} or package.module:callable "
         "(default: the one the input was made with, else the model's).",
     )(f)
-
-
-def load_data(
-    artifact: Artifact,
-    name: str | None,
-    data_dir: str | None,
-    data_seed: int | None,
-    data_option: tuple[str, ...],
-    *,
-    trust_code: bool | Collection[str] = False,
-    source: str,
-) -> Dataset:
-    """The dataset for the input artifact's model (see ``maskkit.models.binding.dataset_for_artifact``)."""
-    from maskkit.models.binding import dataset_for_artifact
-
-    return dataset_for_artifact(
-        artifact,
-        name,
-        data_dir=data_dir,
-        seed=data_seed,
-        options=parse_pairs(data_option, "--data-option"),
-        trust_code=trust_code,
-        source=source,
-    )
 
 
 def data_request(params: Mapping[str, Any]) -> DataRequest:

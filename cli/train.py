@@ -104,22 +104,18 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
     save_at = parse_durations(params["save_at"], what="--save-at")
     save_dir, stem = _save_target(output, params["save_dir"], bool(save_at))
     artifact, name = shared_input(input, info)
-    bar = None
-    if main:
-        show = progress_enabled(params["progress"])
-        bar = ProgressBar("train", bar=show, checkpoint_dir=params["checkpoint_dir"])
+    checkpoints = params["checkpoint_dir"]
+    bar = ProgressBar("train", bar=progress_enabled(params["progress"]), checkpoint_dir=checkpoints)
     run_id = data_run_id(params["dataset"], params["data_seed"], params["data_option"])
-    io = run_io(params, progress=bar, run_id=run_id)
+    io = run_io(params, progress=bar if main else None, run_id=run_id)
     weights = params["weights"]
     dataset = load_run_data(artifact, data_request(params), source=name, weights=weights, io=io)
     options = make_options(artifact.model, dataset, params)
     if main and params["start_step"] is None:
         start = recorded_step(artifact, weights=weights, source=name, weights_dirs=io.weights_dirs)
         if start:
-            note(
-                f"starting at step {start}, where the starting weights were saved "
-                "(--start-step 0 starts over)"
-            )
+            note(f"starting at step {start}, where the starting weights were saved "
+                 "(--start-step 0 starts over)")  # fmt: skip
     try:
         trained, run = train_artifact(
             artifact,
@@ -133,8 +129,7 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
             io=io,
         )
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if main:
         m = run.metrics
         note(
@@ -144,7 +139,7 @@ def _train(input: str, output: str | None, params: dict, info: DistInfo) -> None
         out.write(trained)
 
 
-def _saver(folder: Path, stem: str, bar: ProgressBar | None) -> Callable[[int, Weights], None]:
+def _saver(folder: Path, stem: str, bar: ProgressBar) -> Callable[[int, Weights], None]:
     """``on_save`` for --save-at: write STEM_stepK.safetensors into ``folder``, say so."""
 
     def on_save(step: int, weights: Weights) -> None:
@@ -155,8 +150,7 @@ def _saver(folder: Path, stem: str, bar: ProgressBar | None) -> Callable[[int, W
             weights.save(path)
         except OSError as exc:  # the folder was checked up front; it changed since
             raise MaskkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
-        if bar is not None:
-            bar.note(f"saved the weights of step {step} to {path}")
+        bar.note(f"saved the weights of step {step} to {path}")
 
     return on_save
 

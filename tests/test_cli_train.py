@@ -194,7 +194,7 @@ def test_unwritable_save_dir_fails_before_any_data_is_read(tmp_path, mask_file, 
         raise AssertionError("the dataset was read before --save-dir was checked")
 
     monkeypatch.setattr(os, "access", access)
-    monkeypatch.setattr("maskkit_cli.data_options.load_data", no_data)
+    monkeypatch.setattr("maskkit.training.artifact_runs.DataRequest.load_for", no_data)
     result = invoke(["train", str(mask_file), *FAST, "--save-at", "3", "--save-dir", str(folder)])
     one_line_error(result, "--save-dir", str(folder), "not writable")
     assert list(folder.iterdir()) == []
@@ -264,3 +264,25 @@ def test_library_refusals_name_the_flags_on_the_command_line(tmp_path, mask_file
     )  # fmt: skip
     one_line_error(zero, "--checkpoint-every must be at least one step", code=2)
     assert not os.path.exists(out)
+
+
+def test_nproc_hands_torchrun_the_same_command_with_the_input_file_or_the_piped_bytes(
+    tmp_path, mask_file, monkeypatch
+):
+    calls = []
+    monkeypatch.setattr(
+        "maskkit.training.distributed.launch",
+        lambda nproc, argv, stdin=None: calls.append((nproc, list(argv), stdin)),
+    )
+    out = str(tmp_path / "o.safetensors")
+    args = ["train", *FAST, "--nproc", "2", "-o", out]
+    assert invoke([*args, str(mask_file)]).exit_code == 0
+    assert invoke(args, input=mask_file.read_bytes()).exit_code == 0
+    (n1, argv1, stdin1), (n2, argv2, stdin2) = calls
+    assert n1 == n2 == 2
+    assert argv1[0] == "train" and argv1[-2:] == ["--", str(mask_file)] and stdin1 is None
+    assert argv2[-1] == "-" and stdin2 == mask_file.read_bytes()
+    for argv in (argv1, argv2):
+        assert "--nproc" not in argv and argv[argv.index("--steps") + 1] == "12"
+        flag = "-o" if "-o" in argv else "--output"
+        assert argv[argv.index(flag) + 1] == out
