@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from maskkit.training.options import DEVICES
 from maskkit_cli.data_options import data_options
 from maskkit_cli.options import input_argument, json_option, trust
 from maskkit_cli.training_options import weights_dir_option
@@ -38,7 +39,7 @@ from maskkit_cli.training_options import weights_dir_option
 )
 @click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+    type=click.Choice(DEVICES),
     default="auto",
     show_default=True,
     help="Where to evaluate.",

@@ -12,21 +12,52 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from maskkit.training.options import DEVICES
+
 if TYPE_CHECKING:
     from maskkit.data import Dataset
     from maskkit.format import ModelBinding
     from maskkit.training import RunIO, TrainOptions
     from maskkit.training.run_io import Progress
 
-FAMILY_DEFAULTS_HELP = """\b
-Defaults per model family (OpenLTH's, as in the paper):
-  lenet*         SGD lr 0.1, batch 128, 40 epochs
-  resnet20..110  SGD lr 0.1, momentum 0.9, weight decay 1e-4, batch 128,
-  vgg11..19      160 epochs, lr x0.1 at 80ep and 120ep, random crop + flip
-  resnet18/50    momentum 0.9, wd 1e-4, 5ep warmup; tiny-imagenet: batch 256,
-                 lr 0.2, 200 epochs, drops at 100ep,150ep; otherwise batch 1024,
-                 lr 0.4, 90 epochs, drops at 30ep,60ep,80ep
-Durations are steps (500) or epochs (80ep); the lr is set every step."""
+
+def family_defaults_help() -> str:
+    """The training defaults per model family, written from the library's defaults table."""
+    import textwrap
+
+    from maskkit.models import known_models, model_family
+    from maskkit.training.options import defaults_table
+
+    lines = ["\b", "Defaults per model family (OpenLTH's, as in the paper):"]
+    for row, values in defaults_table():
+        family, _, dataset = row.partition("/")
+        models = [m for m in known_models() if model_family(m) == family]
+        where = f" on {dataset}" if dataset else ""
+        head = f"{', '.join(models)}{where}:"
+        lines += textwrap.wrap(
+            f"{head} {_describe(values)}", width=78, initial_indent="  ", subsequent_indent="    "
+        )
+    lines.append("Durations are steps (500) or epochs (80ep); the lr is set every step.")
+    return "\n".join(lines)
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    words = {"batch_size": "batch", "weight_decay": "weight decay", "lr": "SGD lr"}
+    parts = []
+    for key, value in values.items():
+        if key == "epochs":
+            parts.append(f"{value} epochs")
+        elif key == "milestones":
+            parts.append(f"lr x{values.get('gamma', 0.1):g} at {','.join(map(str, value))}")
+        elif key == "warmup":
+            parts.append(f"{value} warmup")
+        elif key != "gamma":
+            shown = f"{value:g}" if isinstance(value, float) else value
+            parts.append(f"{words.get(key, key)} {shown}")
+    return ", ".join(parts)
+
+
+FAMILY_DEFAULTS_HELP = family_defaults_help()
 
 
 weights_dir_option = click.option(
@@ -101,7 +132,7 @@ def training_options(f: Callable) -> Callable:
         ),
         click.option(
             "--device",
-            type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+            type=click.Choice(DEVICES),
             default="auto",
             show_default=True,
             help="Where to train.",

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from maskkit import _options
 from maskkit._validate import check_seed
 from maskkit.errors import OptionError
 
@@ -182,11 +183,7 @@ class TrainOptions:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready options for metadata and the run identity."""
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
+        return _options.to_dict(self)
 
 
 def _is_int(value: Any) -> bool:
@@ -251,6 +248,17 @@ def dataset_key(dataset: str | None) -> str | None:
         return dataset.strip().lower()
 
 
+def defaults_table() -> list[tuple[str, dict[str, Any]]]:
+    """(family, default values) for every row of the defaults above, for help texts.
+
+    ImageNet ResNets have two rows: ``imagenet_resnet`` and ``imagenet_resnet/tiny-imagenet``.
+    """
+    rows = [(family, dict(values)) for family, values in _FAMILY_DEFAULTS.items()]
+    rows.append(("imagenet_resnet", dict(_IMAGENET)))
+    rows.append(("imagenet_resnet/tiny-imagenet", dict(_TINY_IMAGENET)))
+    return rows
+
+
 def family_defaults(family: str, dataset: str | None) -> dict[str, Any]:
     """The default option values for a model family (and, for ImageNet ResNets, the dataset).
 
@@ -277,21 +285,18 @@ def default_options(family: str, dataset: str | None = None, **overrides: Any) -
     """
     values = family_defaults(family, dataset)
     given = {k: v for k, v in overrides.items() if v is not None}
-    known = {f.name for f in dataclasses.fields(TrainOptions)}
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise OptionError(
-            f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
     if "steps" in given and "epochs" not in given:
         values.pop("epochs", None)
     if "epochs" in given:
         values.pop("steps", None)
     values.update(given)
-    return TrainOptions(**values)
+    return _options.from_mapping(TrainOptions, values, noun="training option")
 
 
 def options_from_mapping(values: Mapping[str, Any]) -> TrainOptions:
     """Rebuild options from :meth:`TrainOptions.to_dict` (as stored in metadata)."""
-    known = {f.name for f in dataclasses.fields(TrainOptions)}
-    return TrainOptions(**{k: v for k, v in values.items() if k in known})
+    # Keys a later maskkit added are ignored: the record is read back, not typed by a user.
+    known = set(_options.field_names(TrainOptions))
+    return _options.from_mapping(
+        TrainOptions, {k: v for k, v in values.items() if k in known}, noun="training option"
+    )
