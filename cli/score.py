@@ -113,11 +113,11 @@ def score(
             options=options,
             dataset=data,
             samples_per_class=samples_per_class,
-            data_seed=seed,
+            sample_seed=seed,
             mask=current,
             seed=seed,
             trust_code=trusted,
-            source=found[1] if found is not None else "the weights",
+            name=found[1] if found is not None else "the weights",
             progress=stage_progress(f"{m.name} {m.progress_unit}".strip()),
         )
 

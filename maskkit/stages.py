@@ -139,22 +139,22 @@ def score(
     options: Mapping[str, Any] | None = None,
     dataset: Dataset | None = None,
     samples_per_class: int = 10,
-    data_seed: int = 0,
+    sample_seed: int = 0,
     mask: Mask | None = None,
     seed: int = 0,
     trust_code: Trust = False,
-    source: str = "the weights",
+    name: str = "the weights",
     progress: Callable[[int, int], Any] | None = None,
 ) -> Scores:
     """Scores (higher = keep) of every prunable weight by ``method``.
 
     ``weights`` is a weights artifact, or a model (bound as unknown: fine for the Python API,
     but ``train`` cannot rebuild it). SNIP and GraSP score on ``samples_per_class`` examples of
-    every class of ``dataset``'s training split, chosen with ``data_seed``. SynFlow needs
+    every class of ``dataset``'s training split, chosen with ``sample_seed``. SynFlow needs
     ``options={"sparsity": S}`` (its iterative target); its input shape comes from the model.
     Weights pruned by ``mask`` score -inf, so no later stage can keep them. A weights artifact
     bound to a ``package.module:callable`` model is rebuilt only when ``trust_code`` trusts it
-    (True, or a collection of names); ``source`` names the weights in messages.
+    (True, or a collection of names); ``name`` names the weights in messages.
     ``progress(done, total)`` hears of long methods' progress (SynFlow's rounds), and its
     ``close()``, if any, is called when scoring ends.
 
@@ -163,7 +163,7 @@ def score(
     from maskkit.pruners import compute_scores, get_method
 
     if isinstance(weights, Weights):
-        model = _model_holding(weights, trust_code, source)
+        model = _model_holding(weights, trust_code, name)
     else:
         model, weights = weights, _unbound_weights(weights)
     m = get_method(method)
@@ -180,11 +180,12 @@ def score(
         from maskkit.data import class_balanced
 
         chosen = class_balanced(
-            dataset.train, samples_per_class, seed=data_seed, num_classes=dataset.num_classes
+            dataset.train, samples_per_class, seed=sample_seed, num_classes=dataset.num_classes
         )
         data = (chosen.x, chosen.y)
         described.update(
-            dataset=dataset.name, samples_per_class=samples_per_class, data_seed=data_seed
+            # (recorded under its first name, "data_seed": the format does not change)
+            dataset=dataset.name, samples_per_class=samples_per_class, data_seed=sample_seed
         )
 
     masks = None
@@ -223,12 +224,12 @@ def _unbound_weights(model: torch.nn.Module) -> Weights:
     return Weights(model.state_dict(), prunable=prunable_names(model), model=binding)
 
 
-def _model_holding(weights: Weights, trust_code: Trust, source: str) -> torch.nn.Module:
-    """The bound model with ``weights`` loaded."""
+def _model_holding(weights: Weights, trust_code: Trust, name: str) -> torch.nn.Module:
+    """The bound model with ``weights`` loaded (``name`` names them in messages)."""
     from maskkit.models.binding import build_bound_model, load_strict
 
-    model = build_bound_model(weights.model, seed=0, source=source, trust_code=trust_code)
-    load_strict(model, weights.tensor_views(), source=source)  # (load_state_dict copies)
+    model = build_bound_model(weights.model, seed=0, source=name, trust_code=trust_code)
+    load_strict(model, weights.tensor_views(), source=name)  # (load_state_dict copies)
     return model
 
 

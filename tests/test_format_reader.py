@@ -174,7 +174,7 @@ def _spec_example() -> dict:
 def test_the_spec_example_parses_and_names_the_real_lenet300_layers():
     import maskkit
 
-    meta = parse_metadata(_spec_example(), source="spec §7")
+    meta = parse_metadata(_spec_example(), name="spec §7")
     weights = maskkit.init_weights("lenet300", seed=0)
     assert meta.model.name == "lenet300" and meta.kind == "mask"
     assert {n: c.shape for n, c in meta.layers.items()} == {
@@ -187,10 +187,10 @@ def test_the_spec_example_parses_and_names_the_real_lenet300_layers():
 def test_the_null_fingerprint_rule():
     doc = _spec_example()
     doc["model"] = {"name": None, "args": {}, "fingerprint": doc["model"]["fingerprint"]}
-    assert parse_metadata(doc, source="x").model.name is None  # a module scored directly
+    assert parse_metadata(doc, name="x").model.name is None  # a module scored directly
     doc["model"] = {"name": "lenet300", "args": {}, "fingerprint": None}
     with pytest.raises(FormatError, match=r"'model\.fingerprint' is null but 'model\.name' is set"):
-        parse_metadata(doc, source="x")
+        parse_metadata(doc, name="x")
     with pytest.raises(ValueError, match="needs its fingerprint"):
         ModelBinding("lenet300", {}, None)
 

@@ -247,6 +247,7 @@ class Mask(Artifact):
             provenance=self.provenance,
         )
 
+
 class Scores(Artifact):
     """Pruning scores: one float32 tensor per prunable parameter; higher = keep.
 
@@ -263,6 +264,7 @@ class Scores(Artifact):
     def _kept(self, name: str) -> int:
         array = self.arrays[name]
         return int(array.size - tensors.neginf_count(array))
+
 
 class Weights(Artifact):
     """A model's full state_dict; ``prunable`` names the tensors a mask may cover."""
@@ -296,6 +298,7 @@ class Weights(Artifact):
 
     def _constructor_args(self) -> dict[str, Any]:
         return {**super()._constructor_args(), "prunable": self.prunable, "training": self.training}
+
 
 def save(artifact: Artifact, path: str | os.PathLike[str]) -> None:
     """Write ``artifact`` to ``path`` atomically (same as ``artifact.save(path)``)."""

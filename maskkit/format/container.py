@@ -77,7 +77,7 @@ class Header:
         return max((t.end for t in self.tensors.values()), default=0)
 
 
-def header_length(prefix: bytes, size: int | None, source: str) -> int:
+def header_length(prefix: bytes, size: int | None, name: str) -> int:
     """Read the u64 header length and check it fits in a file of ``size`` bytes.
 
     ``prefix`` is the start of the file (8 bytes or more: more lets a foreign file be named);
@@ -85,23 +85,21 @@ def header_length(prefix: bytes, size: int | None, source: str) -> int:
     """
     if len(prefix) < 8:
         raise FormatError(
-            f"{source}: truncated: {len(prefix)} bytes, shorter than the 8-byte header length"
+            f"{name}: truncated: {len(prefix)} bytes, shorter than the 8-byte header length"
         )
     (n,) = struct.unpack("<Q", prefix[:8])
     past_end = size is not None and 8 + n > size
     if n > MAX_HEADER_BYTES or past_end or (len(prefix) > 8 and prefix[8:9] != b"{"):
         foreign = foreign_kind(prefix)
         if foreign:
-            raise FormatError(f"{source}: not a safetensors file ({foreign}); {CONVERT_HINT}")
+            raise FormatError(f"{name}: not a safetensors file ({foreign}); {CONVERT_HINT}")
     if n > MAX_HEADER_BYTES:
         raise FormatError(
-            f"{source}: not a safetensors file: its first 8 bytes announce a header of {n} "
+            f"{name}: not a safetensors file: its first 8 bytes announce a header of {n} "
             f"bytes, over the 100 MB limit; {CONVERT_HINT}"
         )
     if past_end:
-        raise FormatError(
-            f"{source}: header length {n} runs past the end of the file ({size} bytes)"
-        )
+        raise FormatError(f"{name}: header length {n} runs past the end of the file ({size} bytes)")
     return n
 
 
@@ -120,7 +118,7 @@ def foreign_kind(prefix: bytes) -> str | None:
     return None
 
 
-def parse_header(header_bytes: bytes, *, data_size: int | None, source: str) -> Header:
+def parse_header(header_bytes: bytes, *, data_size: int | None, name: str) -> Header:
     """Validate the JSON header against a data section of ``data_size`` bytes.
 
     ``data_size`` None (a stream whose length is not known yet) skips only the final check that
@@ -128,46 +126,43 @@ def parse_header(header_bytes: bytes, *, data_size: int | None, source: str) -> 
     """
     if header_bytes[:1] not in (b"{", b""):
         raise FormatError(
-            f"{source}: not a safetensors file (its header does not start with '{{'); "
-            f"{CONVERT_HINT}"
+            f"{name}: not a safetensors file (its header does not start with '{{'); {CONVERT_HINT}"
         )
     try:
         text = header_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FormatError(f"{source}: header is not valid JSON ({exc})") from None
-    doc = strict_json.loads(text, source=source, what="header")
+        raise FormatError(f"{name}: header is not valid JSON ({exc})") from None
+    doc = strict_json.loads(text, name=name, what="header")
     if not isinstance(doc, dict):
-        raise FormatError(f"{source}: header is not a JSON object")
+        raise FormatError(f"{name}: header is not a JSON object")
 
     metadata = doc.pop("__metadata__", None)
     if metadata is not None:
         if not isinstance(metadata, dict):
-            raise FormatError(f"{source}: __metadata__ is not an object")
+            raise FormatError(f"{name}: __metadata__ is not an object")
         if {"dtype", "shape", "data_offsets"} & metadata.keys():
-            raise FormatError(
-                f"{source}: a tensor is named __metadata__, which safetensors reserves"
-            )
+            raise FormatError(f"{name}: a tensor is named __metadata__, which safetensors reserves")
         if not all(isinstance(v, str) for v in metadata.values()):
-            raise FormatError(f"{source}: __metadata__ must map strings to strings")
+            raise FormatError(f"{name}: __metadata__ must map strings to strings")
 
-    entries = [_parse_entry(name, info, source) for name, info in doc.items()]
+    entries = [_parse_entry(tensor, info, name) for tensor, info in doc.items()]
     entries.sort(key=lambda e: (e.start, e.end))
     position = 0
     for entry in entries:
         if entry.start != position:
             what = "overlaps another tensor" if entry.start < position else "leaves a gap"
-            raise FormatError(f"{source}: tensor {entry.name!r} {what} in the data section")
+            raise FormatError(f"{name}: tensor {entry.name!r} {what} in the data section")
         position = entry.end
     if data_size is not None and position != data_size:
         raise FormatError(
-            f"{source}: the data section holds {data_size} bytes but the header describes {position}"
+            f"{name}: the data section holds {data_size} bytes but the header describes {position}"
         )
     return Header(metadata, {e.name: e for e in entries}, data_start=8 + len(header_bytes))
 
 
-def _parse_entry(name: str, info: object, source: str) -> TensorEntry:
-    where = f"{source}: tensor {name!r}"
-    _check_name(name, source)
+def _parse_entry(tensor: str, info: object, name: str) -> TensorEntry:
+    where = f"{name}: tensor {tensor!r}"
+    _check_name(tensor, name)
     if not isinstance(info, dict):
         raise FormatError(f"{where}: entry is not an object")
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
@@ -185,18 +180,18 @@ def _parse_entry(name: str, info: object, source: str) -> TensorEntry:
             f"{where}: data_offsets span {end - start} bytes but dtype {dtype} and shape "
             f"{shape} need {expected}"
         )
-    return TensorEntry(name, dtype, tuple(shape), start, end)
+    return TensorEntry(tensor, dtype, tuple(shape), start, end)
 
 
-def _check_name(name: str, source: str) -> None:
-    if not name:
-        raise FormatError(f"{source}: tensor names must be non-empty")
-    if _CONTROL.search(name):
+def _check_name(tensor: str, name: str) -> None:
+    if not tensor:
+        raise FormatError(f"{name}: tensor names must be non-empty")
+    if _CONTROL.search(tensor):
         # No model names a parameter with a newline or an escape; a file that does is forging
         # terminal output, so it is refused rather than merely escaped when printed.
-        raise FormatError(f"{source}: tensor name {name!a} holds a control character")
-    if strict_json.has_lone_surrogate(name):
-        raise FormatError(f"{source}: tensor name {name!a} holds a lone UTF-16 surrogate")
+        raise FormatError(f"{name}: tensor name {tensor!a} holds a control character")
+    if strict_json.has_lone_surrogate(tensor):
+        raise FormatError(f"{name}: tensor name {tensor!a} holds a lone UTF-16 surrogate")
 
 
 def check_shape(shape: list[int] | tuple[int, ...], where: str) -> None:
@@ -214,25 +209,25 @@ def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def read_header(buffer: bytes | bytearray | memoryview, *, source: str) -> Header:
+def read_header(buffer: bytes | bytearray | memoryview, *, name: str) -> Header:
     """Parse the header of a complete in-memory file."""
-    n = header_length(bytes(buffer[:16]), len(buffer), source)
-    return parse_header(bytes(buffer[8 : 8 + n]), data_size=len(buffer) - 8 - n, source=source)
+    n = header_length(bytes(buffer[:16]), len(buffer), name)
+    return parse_header(bytes(buffer[8 : 8 + n]), data_size=len(buffer) - 8 - n, name=name)
 
 
-def read_header_from_file(path: str, *, source: str | None = None) -> Header:
+def read_header_from_file(path: str, *, name: str | None = None) -> Header:
     """Parse a file's header without reading its data section."""
     with open(path, "rb") as f:
-        return read_header_from_open(f, size=os.fstat(f.fileno()).st_size, source=source or path)
+        return read_header_from_open(f, size=os.fstat(f.fileno()).st_size, name=name or path)
 
 
-def read_header_from_open(f: BinaryIO, *, size: int, source: str) -> Header:
+def read_header_from_open(f: BinaryIO, *, size: int, name: str) -> Header:
     """Parse the header of an open file of ``size`` bytes from its current position."""
     start = f.tell()
     prefix = f.read(16)
-    n = header_length(prefix, size, source)
+    n = header_length(prefix, size, name)
     f.seek(start + 8)
-    return parse_header(f.read(n), data_size=size - 8 - n, source=source)
+    return parse_header(f.read(n), data_size=size - 8 - n, name=name)
 
 
 def build_header(

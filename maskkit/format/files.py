@@ -117,7 +117,7 @@ def _read_regular(f: BinaryIO, name: str) -> bytes:
     # file that is not an artifact costs 16 bytes of reading, not its size.
     start = f.tell()
     size = os.fstat(f.fileno()).st_size - start
-    container.read_header_from_open(f, size=size, source=name)
+    container.read_header_from_open(f, size=size, name=name)
     f.seek(start)
     return f.read(size)
 
@@ -130,7 +130,7 @@ def _read_stream(f: BinaryIO, name: str, prefix: bytes) -> bytes:
         raise FormatError(
             f"{name}: truncated: the input ends {len(header_bytes)} bytes into a {n}-byte header"
         )
-    header = container.parse_header(header_bytes, data_size=None, source=name)
+    header = container.parse_header(header_bytes, data_size=None, name=name)
     size = header.data_size
     data = prefix[8 + n :]
     data += _read_exact(f, max(0, size - len(data)))
@@ -162,15 +162,15 @@ def _read_exact(f: BinaryIO, n: int) -> bytes:
 def read_header(source: Source, *, name: str | None = None) -> container.Header:
     """The safetensors header of a path or of in-memory bytes, without touching the data."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return container.read_header(source, source=name or "<bytes>")
+        return container.read_header(source, name=name or "<bytes>")
     name = name or os.fspath(source)
     with _file_errors(name):
         mode = os.stat(source).st_mode
         _check_kind(mode, name)
         if not stat.S_ISREG(mode):
             data = read_file(source, name=name, artifact=True)
-            return container.read_header(data, source=name)
-        return container.read_header_from_file(os.fspath(source), source=name)
+            return container.read_header(data, name=name)
+        return container.read_header_from_file(os.fspath(source), name=name)
 
 
 def read_metadata(source: Source, *, name: str | None = None) -> Metadata:
@@ -180,7 +180,7 @@ def read_metadata(source: Source, *, name: str | None = None) -> Metadata:
     counts and content hash.
     """
     header = read_header(source, name=name)
-    return metadata_from_header(header.metadata, source=_name(source, name))
+    return metadata_from_header(header.metadata, name=_name(source, name))
 
 
 def _name(source: Source, name: str | None) -> str:

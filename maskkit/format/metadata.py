@@ -190,28 +190,28 @@ class Metadata:
         return sum(c.kept for c in self.layers.values())
 
 
-def metadata_from_header(metadata: Mapping[str, str] | None, *, source: str) -> Metadata:
+def metadata_from_header(metadata: Mapping[str, str] | None, *, name: str) -> Metadata:
     """Find, parse and validate the maskkit document in a safetensors ``__metadata__`` map."""
     if not metadata or METADATA_KEY not in metadata:
         foreign = (
-            f"{source}: not a maskkit artifact (a safetensors file without '{METADATA_KEY}' "
+            f"{name}: not a maskkit artifact (a safetensors file without '{METADATA_KEY}' "
             "metadata); to use its tensors as a mask, import it with"
         )
         raise FormatError(
             f"{foreign} maskkit.import_mask(..., model=NAME)",
             cli_message=f"{foreign} 'maskkit convert --model NAME'",
         )
-    doc = strict_json.loads(metadata[METADATA_KEY], source=source, what="maskkit metadata")
-    return parse_metadata(doc, source=source)
+    doc = strict_json.loads(metadata[METADATA_KEY], name=name, what="maskkit metadata")
+    return parse_metadata(doc, name=name)
 
 
-def parse_metadata(doc: Any, *, source: str) -> Metadata:
+def parse_metadata(doc: Any, *, name: str) -> Metadata:
     """Validate a decoded document; unknown keys are ignored (they may come from a newer minor).
 
     The version is checked before the keys it defines: a file of another major version is a
     VersionError whatever else it lacks.
     """
-    p = _Checker(source)
+    p = _Checker(name)
     p.require(isinstance(doc, dict), "maskkit metadata is not a JSON object")
     p.require(doc.get("format") == FORMAT_NAME, f"metadata 'format' is not {FORMAT_NAME!r}")
     version = doc.get("version")
@@ -219,7 +219,7 @@ def parse_metadata(doc: Any, *, source: str) -> Metadata:
     p.require(match is not None, f"metadata 'version' {_show(version)} is not MAJOR.MINOR")
     if int(match.group(1)) != FORMAT_MAJOR:
         raise VersionError(
-            f"{source}: format version {version} is not supported (this maskkit reads "
+            f"{name}: format version {version} is not supported (this maskkit reads "
             f"{FORMAT_MAJOR}.x); upgrade maskkit"
         )
     missing = [key for key in _REQUIRED if key not in doc]
@@ -228,14 +228,15 @@ def parse_metadata(doc: Any, *, source: str) -> Metadata:
     p.require(kind in KINDS, f"'kind' is {_show(kind)}, expected one of {', '.join(KINDS)}")
 
     model = p.obj(doc, "model")
-    name, args, fp = model.get("name"), model.get("args"), model.get("fingerprint")
+    model_name, args, fp = model.get("name"), model.get("args"), model.get("fingerprint")
     p.require(
-        name is None or (isinstance(name, str) and name), "'model.name' must be a string or null"
+        model_name is None or (isinstance(model_name, str) and model_name),
+        "'model.name' must be a string or null",
     )
     p.require(isinstance(args, dict), "'model.args' must be an object")
     p.require(fp is None or _is_hash(fp), "'model.fingerprint' must be 'sha256:<64 hex>' or null")
     p.require(
-        name is None or fp is not None,
+        model_name is None or fp is not None,
         "'model.fingerprint' is null but 'model.name' is set (a named model has a known layout)",
     )
 
@@ -257,7 +258,7 @@ def parse_metadata(doc: Any, *, source: str) -> Metadata:
     p.require(isinstance(provenance, list), "'provenance' must be a list")
     return Metadata(
         kind=kind,
-        model=ModelBinding(name, args, fp),
+        model=ModelBinding(model_name, args, fp),
         init=p.init(doc["init"]),
         provenance=tuple(p.record(i, r) for i, r in enumerate(provenance)),
         layers=layers,
@@ -284,12 +285,12 @@ def _is_int(value: Any) -> bool:
 class _Checker:
     """Raises FormatError with the file name and the offending key."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def require(self, ok: bool, message: str) -> None:
         if not ok:
-            raise FormatError(f"{self.source}: {message}")
+            raise FormatError(f"{self.name}: {message}")
 
     def obj(self, doc: dict[str, Any], key: str) -> dict[str, Any]:
         value = doc.get(key)
@@ -304,7 +305,7 @@ class _Checker:
             isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape),
             f"{where}.shape must be a list of non-negative integers",
         )
-        check_shape(shape, f"{self.source}: {where}")
+        check_shape(shape, f"{self.name}: {where}")
         self.require(
             _is_int(numel) and numel == math.prod(shape), f"{where}.numel disagrees with its shape"
         )
@@ -328,7 +329,7 @@ class _Checker:
                 path is None or isinstance(path, str), "'init.path' must be a string or null"
             )
             return InitRef(sha256=digest, path=path)
-        raise FormatError(f"{self.source}: 'init.type' must be 'seed' or 'weights'")
+        raise FormatError(f"{self.name}: 'init.type' must be 'seed' or 'weights'")
 
     def record(self, index: int, doc: Any) -> StageRecord:
         where = f"'provenance[{index}]'"

@@ -44,15 +44,15 @@ def nesting_depth(text: str) -> int:
     return max(accumulate(map(sub, steps, repeat(1))))
 
 
-def loads(text: str, *, source: str, what: str) -> Any:
-    """Parse ``text`` strictly; FormatError names ``source`` and ``what`` (e.g. "header").
+def loads(text: str, *, name: str, what: str) -> Any:
+    """Parse ``text`` strictly; FormatError names ``name`` and ``what`` (e.g. "header").
 
     Refused: nesting deeper than :data:`MAX_DEPTH`, duplicate keys in any object, ``NaN`` and
     infinities (also by overflow, as in ``1e999``), integers outside 64 bits, and lone UTF-16
     surrogates in any key or string.
     """
     if nesting_depth(text) > MAX_DEPTH:
-        raise FormatError(f"{source}: {what} nests arrays and objects more than {MAX_DEPTH} deep")
+        raise FormatError(f"{name}: {what} nests arrays and objects more than {MAX_DEPTH} deep")
     try:
         value = json.loads(
             text,
@@ -62,12 +62,12 @@ def loads(text: str, *, source: str, what: str) -> Any:
             parse_int=_bounded_int,
         )
     except _Refused as exc:
-        raise FormatError(f"{source}: {what} {exc}") from None
+        raise FormatError(f"{name}: {what} {exc}") from None
     except (ValueError, RecursionError) as exc:
-        raise FormatError(f"{source}: {what} is not valid JSON ({_first_line(exc)})") from None
+        raise FormatError(f"{name}: {what} is not valid JSON ({_first_line(exc)})") from None
     bad = _find_surrogate(value) if _MAYBE_SURROGATE.search(text) else None
     if bad is not None:
-        raise FormatError(f"{source}: {what} holds a lone UTF-16 surrogate in {bad}")
+        raise FormatError(f"{name}: {what} holds a lone UTF-16 surrogate in {bad}")
     return value
 
 

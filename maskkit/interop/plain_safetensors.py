@@ -25,7 +25,7 @@ def sniff(data: bytes | bytearray | memoryview) -> bool:
 
 
 def read(data: bytes | bytearray | memoryview, *, source: str) -> dict[str, np.ndarray]:
-    header = container.read_header(data, source=source)
+    header = container.read_header(data, name=source)
     return collect(
         (
             (entry.name, entry.name, _array(data, header, entry, source))

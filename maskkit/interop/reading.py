@@ -46,7 +46,7 @@ def open_layout(
         spec = get_layout(layout)
         return layout, (load_torch(data, source=source) if spec.container == "torch" else data)
     if plain_safetensors.sniff(data):
-        header = container.read_header(data, source=source)
+        header = container.read_header(data, name=source)
         return (MASKKIT if METADATA_KEY in (header.metadata or {}) else "safetensors"), data
     if npz.sniff(data):
         return "npz", data
