@@ -19,6 +19,7 @@ Opts(size=8, shape=(3, 32, 32))
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ T = TypeVar("T")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _NONE = frozenset({"none", "null"})
+# Plain ASCII digits: int() would also take "1_000" and other scripts' digits.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def from_mapping(
@@ -126,11 +129,8 @@ def coerce(value: Any, annotation: Any, *, what: str = "", key: str = "") -> Any
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            return int(value.strip())
         raise OptionError(f"{_prefix(what)}option {key} must be an integer, got {value!r}")
     if not isinstance(value, str):
         return value
@@ -145,13 +145,10 @@ def coerce(value: Any, annotation: Any, *, what: str = "", key: str = "") -> Any
     if origin is tuple:
         args = typing.get_args(annotation)
         item = args[0] if len(args) == 2 and args[1] is Ellipsis else Any
+        # Sizes may be written 3,32,32 or 3x32x32 (or with spaces); other items by commas.
         text = value.strip().strip("()[]")
-        parts = (
-            [p for p in text.replace("x", ",").split(",") if p.strip()]
-            if item is int
-            else [p for p in text.split(",") if p.strip()]
-        )
-        return tuple(coerce(p.strip(), item, what=what, key=key) for p in parts)
+        parts = re.split(r"[,x\s]+" if item is int else r",", text)
+        return tuple(coerce(p.strip(), item, what=what, key=key) for p in parts if p.strip())
     return value
 
 

@@ -76,3 +76,6 @@ def test_to_dict_is_json_ready_and_field_names_keep_their_order():
     }  # fmt: skip
     assert field_names(Opts) == ["size", "rate", "shape", "on", "limit", "mode"]
     assert coerce("3", int) == 3 and coerce("x", str) == "x" and coerce(None, int | None) is None
+    for text in ("1_000", "\u0663", "3.0", ""):  # not plain digits
+        with pytest.raises(OptionError, match="must be an integer"):
+            coerce(text, int, key="n")

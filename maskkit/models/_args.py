@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from maskkit import _options
 from maskkit.errors import OptionError
 
 
@@ -23,10 +23,10 @@ def int_list(key: str, value: Any, length: int | None = None) -> list[int]:
     """
     items: Any = value
     if isinstance(value, str):
-        text = value.strip().strip("()[]")
-        items = [
-            int(p) if p.isascii() and p.isdigit() else p for p in re.split(r"[,x\s]+", text) if p
-        ]
+        try:
+            items = list(_options.coerce(value, tuple[int, ...], key=key))
+        except OptionError:
+            items = None  # refused below, in the words of a model argument
     ok = isinstance(items, (list, tuple)) and len(items) > 0
     ok = ok and all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in items)
     ok = ok and (length is None or len(items) == length)
