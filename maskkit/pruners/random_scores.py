@@ -23,7 +23,10 @@ DISTRIBUTIONS = ("uniform", "normal")
 class RandomOptions(MethodOptions):
     distribution: str = field(
         default="uniform",
-        metadata={"help": "uniform: U[0, 1); normal: standard normal N(0, 1)"},
+        metadata={
+            "help": "uniform: U[0, 1); normal: standard normal N(0, 1)",
+            "choices": DISTRIBUTIONS,
+        },
     )
 
     def __post_init__(self) -> None:
