@@ -385,7 +385,3 @@ def _recorded_path(path: str, relative_to: str | os.PathLike[str] | None) -> str
         return os.path.relpath(os.path.abspath(target), os.path.abspath(relative_to))
     except ValueError:  # another drive (Windows): no relative path exists
         return os.path.abspath(target)
-
-
-#: Kept for callers written before ``StageRecord.of`` existed; it is the same constructor.
-record = StageRecord.of

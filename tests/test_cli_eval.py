@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from maskkit import stages
-from maskkit.format import load
+from maskkit.format import StageRecord, load
 from tests.conftest import ROOT, invoke
 from tests.test_training_evaluate import manual_lenet
 from tests.training_helpers import DATA, DATA_ARGS, dataset, lenet_mask
@@ -61,7 +61,7 @@ def test_mask_with_weights_zeroes_the_pruned_weights(trained, tmp_path):
     assert result.exit_code == 0, result.stderr
     mask, weights = load(str(mask_path)), load(str(dense))
     masked = weights.derive(
-        stages.record("test", {}),
+        StageRecord.of("test", {}),
         arrays={
             n: a * mask.arrays[n] if n in mask.arrays else a for n, a in weights.arrays.items()
         },

@@ -17,7 +17,7 @@ import pytest
 
 from maskkit import stages
 from maskkit.errors import FormatError, IntegrityError
-from maskkit.format import load
+from maskkit.format import StageRecord, load
 from maskkit.init_lookup import WEIGHTS_PATH_ENV, candidates, find_init_weights
 from maskkit.start_weights import initial_model
 from tests.conftest import invoke
@@ -100,7 +100,7 @@ def test_a_wrong_file_at_the_recorded_path_is_skipped_for_the_right_one_beside(t
     weights.save(tmp_path / "w.safetensors")
     mask = rewound_to(tmp_path / "w.safetensors", relative_to=tmp_path)
     moved = mask.derive(
-        stages.record("rewind", {}, input=mask),
+        StageRecord.of("rewind", {}, input=mask),
         init=type(mask.init)(sha256=mask.init.sha256, path="old/w.safetensors"),
     )
     found = find_init_weights(

@@ -17,7 +17,7 @@ import pytest
 
 from maskkit import stages
 from maskkit.errors import FormatError, IntegrityError
-from maskkit.format import InitRef, load
+from maskkit.format import InitRef, StageRecord, load
 from maskkit.init_lookup import find_init_weights, read_regular_safetensors
 from maskkit.start_weights import initial_model
 from tests.conftest import ROOT, invoke
@@ -30,7 +30,7 @@ def pointing_at(path, sha256=DIGEST):
     """A mask whose init reference names ``path`` with SHA-256 ``sha256``."""
     mask = lenet_mask(0.5)
     return mask.derive(
-        stages.record("rewind", {}, input=mask), init=InitRef(sha256=sha256, path=str(path))
+        StageRecord.of("rewind", {}, input=mask), init=InitRef(sha256=sha256, path=str(path))
     )
 
 
