@@ -158,7 +158,8 @@ def _score(task: Mapping[str, Any]) -> dict[str, Any]:
     source = task["inputs"][0]
     weights = load(source, kind="weights")
     data = _dataset(opts["dataset"], task.get("data_dir"))
-    scores = score(
+    scores = _call(
+        score,
         weights,
         opts["method"],
         options=opts["options"],
@@ -187,7 +188,8 @@ def _rewind(task: Mapping[str, Any]) -> dict[str, Any]:
 
     mask_path, weights_path = task["inputs"]
     mask = load(mask_path, kind="mask")
-    rewound = rewind(
+    rewound = _call(
+        rewind,
         mask,
         weights_path,
         relative_to=os.path.dirname(task["path"]),
@@ -260,8 +262,25 @@ def _train_artifact(artifact: Any, data: Any, options: Any, **kw: Any) -> Any:
         from maskkit.training.run_io import RunIO
 
         io = RunIO(**{k: kw.pop(k) for k in io_keys})
-        return train_artifact(artifact, data, options, io=io, **kw)
-    return train_artifact(artifact, data, options, **kw)
+        return _call(train_artifact, artifact, data, options, io=io, **kw)
+    return _call(train_artifact, artifact, data, options, **kw)
+
+
+#: Keyword spellings the stage functions have used (the library is being reshaped): a call
+#: names whichever the installed function takes.
+_ALIASES = {"data_seed": "sample_seed", "source": "name"}
+
+
+def _call(fn: Any, *args: Any, **kw: Any) -> Any:
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    for old, new in _ALIASES.items():
+        if old in kw and old not in params and new in params:
+            kw[new] = kw.pop(old)
+        elif new in kw and new not in params and old in params:
+            kw[old] = kw.pop(new)
+    return fn(*args, **kw)
 
 
 _STAGES = {

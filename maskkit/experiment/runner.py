@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from maskkit.errors import MaskkitError
+from maskkit.errors import MaskkitError, OptionError
 from maskkit.experiment.grid import Grid
 from maskkit.experiment.index import check_artifact, write_index
 from maskkit.experiment.layout import Layout
@@ -207,16 +207,7 @@ def run_plan(
             if len(running) >= slots or broken or not all(d in summaries for d in node.depends_on):
                 still.append(node_id)
                 continue
-            task = {
-                "node": node.to_dict(),
-                "path": layout.artifact(node_id),
-                "inputs": [layout.ref(r) for r in node.inputs],
-                "grid": grid_task,
-                "data_dir": data_dir,
-                "threads": threads,
-                "checkpoint_dir": layout.checkpoints(node_id),
-                "checkpoint_every": grid.checkpoint_every,
-            }
+            task = node_task(node, layout, grid, threads=threads, data_dir=data_dir)
             running[executor.submit(run_node, task)] = node_id
             emit("node-start", node_id=node_id, stage=node.stage, running=len(running))
         waiting = still
@@ -295,6 +286,22 @@ def run_plan(
     return summary
 
 
+def node_task(
+    node: Any, layout: Layout, grid: Grid, *, threads: int | None, data_dir: str | None
+) -> dict[str, Any]:
+    """The plain dict :func:`maskkit.experiment.nodes.run_node` takes for ``node``."""
+    return {
+        "node": node.to_dict(),
+        "path": layout.artifact(node.node_id),
+        "inputs": [layout.ref(r) for r in node.inputs],
+        "grid": {"model": grid.model, "model_args": grid.model_args, "dataset": grid.dataset},
+        "data_dir": data_dir,
+        "threads": threads,
+        "checkpoint_dir": layout.checkpoints(node.node_id),
+        "checkpoint_every": grid.checkpoint_every,
+    }
+
+
 def _count_cells(
     plan: Plan, summaries: dict[str, Any], layout: Layout, summary: RunSummary
 ) -> None:
@@ -331,7 +338,8 @@ def _probe(executor: cf.Executor, probe: Any, task: dict[str, Any], layout: Layo
         raise ExperimentError("a worker process died while loading the model and dataset") from None
     except Exception as exc:  # the model or dataset cannot be had: nothing can run
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise ExperimentError(f"{layout.root}: {message}") from None
+        kind = OptionError if isinstance(exc, OptionError) else ExperimentError
+        raise kind(f"{layout.root}: {message}") from None
     _write_json(layout.info, info)
 
 
