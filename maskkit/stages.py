@@ -185,7 +185,9 @@ def score(
         data = (chosen.x, chosen.y)
         described.update(
             # (recorded under its first name, "data_seed": the format does not change)
-            dataset=dataset.name, samples_per_class=samples_per_class, data_seed=sample_seed
+            dataset=dataset.name,
+            samples_per_class=samples_per_class,
+            data_seed=sample_seed,
         )
 
     masks = None
@@ -229,7 +231,7 @@ def _model_holding(weights: Weights, trust_code: Trust, name: str) -> torch.nn.M
     from maskkit.models.binding import build_bound_model, load_strict
 
     model = build_bound_model(weights.model, seed=0, source=name, trust_code=trust_code)
-    load_strict(model, weights.tensor_views(), source=name)  # (load_state_dict copies)
+    load_strict(model, weights.tensor_views(), name=name)  # (load_state_dict copies)
     return model
 
 
@@ -367,7 +369,7 @@ def rewind(
     data = read_regular_safetensors(path, follow_symlinks=True)
     state = state_from_bytes(data, name=path, binding=mask.model)
     model = build_bound_model(mask.model, seed=0, source="the mask", trust_code=trust_code)
-    load_strict(model, state, source=path)
+    load_strict(model, state, name=path)
     digest = sha256_hex(data)
     recorded = _recorded_path(path, relative_to)
     return mask.derive(

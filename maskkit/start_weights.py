@@ -86,7 +86,7 @@ def initial_model(
 
     if isinstance(artifact, Weights):
         model = build_bound_model(artifact.model, seed=0, source=source, trust_code=trust_code)
-        load_strict(model, artifact.tensor_views(), source=source)
+        load_strict(model, artifact.tensor_views(), name=source)
         return model, None
     if not isinstance(artifact, Mask):
         raise KindError(f"{source}: is a {artifact.kind} artifact, expected mask or weights")
@@ -94,9 +94,7 @@ def initial_model(
     seed = init.seed if init is not None and init.seed is not None else 0
     model = build_bound_model(artifact.model, seed=seed, source=source, trust_code=trust_code)
     if weights is not None:
-        load_strict(
-            model, read_weights(weights, binding=artifact.model), source=os.fspath(weights)
-        )
+        load_strict(model, read_weights(weights, binding=artifact.model), name=os.fspath(weights))
     elif init is None:
         missing = f"{source}: the mask records no initial weights"
         raise FormatError(
@@ -108,7 +106,7 @@ def initial_model(
         state = resolve_init_weights(
             init, binding=artifact.model, source=source, weights_dirs=weights_dirs
         )
-        load_strict(model, state, source=init.path or source)
+        load_strict(model, state, name=init.path or source)
     masks = artifact.tensors()
-    check_masks_fit(masks, model, source=source)
+    check_masks_fit(masks, model, name=source)
     return model, masks

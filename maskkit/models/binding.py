@@ -61,14 +61,14 @@ def build_bound_model(
     except OptionError as exc:  # the file's record, not the command line: bad data (exit 1)
         cli = f"{source}: {exc.cli_message}" if exc.cli_message else None
         raise ModelMismatchError(f"{source}: {exc}", cli_message=cli) from exc
-    check_fingerprint(binding, model, source=source)
+    check_fingerprint(binding, model, name=source)
     return model
 
 
-def check_fingerprint(binding: ModelBinding, model: torch.nn.Module, *, source: str) -> None:
+def check_fingerprint(binding: ModelBinding, model: torch.nn.Module, *, name: str) -> None:
     if binding.fingerprint is not None and model_fingerprint(model) != binding.fingerprint:
         raise ModelMismatchError(
-            f"{source}: model {binding.name} built with {dict(binding.args)} does not match the "
+            f"{name}: model {binding.name} built with {dict(binding.args)} does not match the "
             "fingerprint recorded in the file (its parameter names or shapes differ)"
         )
 
@@ -126,13 +126,13 @@ def check_model_choice(
     num_classes: int | None = None,
     input_shape: tuple[int, ...] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    source: str,
+    name: str,
 ) -> None:
     """ModelMismatchError unless the artifact is bound to ``model`` with the arguments given."""
     from maskkit.models import model_args
 
     if binding.name != model:
-        raise ModelMismatchError(f"{source}: holds weights of model {binding.name}, not {model}")
+        raise ModelMismatchError(f"{name}: holds weights of model {binding.name}, not {model}")
     given = set(overrides or {})
     given |= {"num_classes"} if num_classes is not None else set()
     given |= {"input_shape"} if input_shape is not None else set()
@@ -143,7 +143,7 @@ def check_model_choice(
     if differ:
         shown = ", ".join(f"{k}={binding.args.get(k)!r}" for k in differ)
         raise ModelMismatchError(
-            f"{source}: its model {model} was built with {shown}, not as the options say"
+            f"{name}: its model {model} was built with {shown}, not as the options say"
         )
 
 
@@ -173,7 +173,7 @@ def weights_input(
                 num_classes=num_classes,
                 input_shape=input_shape,
                 overrides=model_args,
-                source=name,
+                name=name,
             )
         return weights
     if model is None:
@@ -368,10 +368,10 @@ def check_fits(
         raise ModelMismatchError(f"the {what} does not fit the model: {_shown(problems)}")
 
 
-def check_masks_fit(masks: Mapping[str, Any], model: torch.nn.Module, *, source: str) -> None:
+def check_masks_fit(masks: Mapping[str, Any], model: torch.nn.Module, *, name: str) -> None:
     """ModelMismatchError unless every mask tensor is a parameter of ``model`` of its shape."""
-    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
-    check_fits(masks, shapes, what=f"mask {source}")
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    check_fits(masks, shapes, what=f"mask {name}")
 
 
 def apply_mask(mask: Mask, model: torch.nn.Module) -> torch.nn.Module:
@@ -391,13 +391,13 @@ def apply_mask(mask: Mask, model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def load_strict(model: torch.nn.Module, state: Mapping[str, Any], *, source: str) -> None:
+def load_strict(model: torch.nn.Module, state: Mapping[str, Any], *, name: str) -> None:
     """Copy ``state`` into ``model``, naming every missing, extra or mis-shaped tensor."""
-    own = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    own = {n: tuple(t.shape) for n, t in model.state_dict().items()}
     problems = misfits({n: tuple(t.shape) for n, t in state.items()}, own, exact=True)
     if problems:
         raise ModelMismatchError(
-            f"{source}: the weights do not fit the model: {_shown(sorted(problems))}"
+            f"{name}: the weights do not fit the model: {_shown(sorted(problems))}"
         )
     model.load_state_dict(dict(state))
 
@@ -441,7 +441,7 @@ def weights_from_plain(
     from maskkit.format.plain import plain_state_dict, sha256_hex
 
     state = plain_state_dict(data, name=name)
-    load_strict(model, state, source=name)
+    load_strict(model, state, name=name)
     return Weights(
         model.state_dict(),
         prunable=prunable,
