@@ -66,8 +66,8 @@ def plan_command(grid: str, dir: str | None, as_json: bool) -> None:
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Nodes at once: local worker processes (default 1), or in flight on a cluster "
-    "(default: its thread count).",
+    help="Nodes at once: local worker processes (default: one per CPU core, or per GPU), "
+    "or in flight on a cluster (default: its thread count).",
 )
 @click.option(
     "--threads",
@@ -118,7 +118,7 @@ def run_command(
       maskkit experiment run grid.toml -o /shared/results --scheduler tcp://head:8786
     """
     from maskkit.experiment.grid import read_grid
-    from maskkit.experiment.runner import Interrupted, run_experiment
+    from maskkit.experiment.runner import Interrupted, default_jobs, run_experiment
 
     if scheduler and scheduler_file:
         raise click.UsageError("give --scheduler or --scheduler-file, not both")
@@ -141,7 +141,7 @@ def run_command(
                 client.close()
         else:
             summary = run_experiment(
-                parsed, dir, jobs=jobs or 1, threads=threads, on_event=display.event
+                parsed, dir, jobs=jobs or default_jobs(), threads=threads, on_event=display.event
             )
     except Interrupted as exc:
         display.stop()

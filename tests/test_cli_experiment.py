@@ -130,4 +130,4 @@ def test_shipped_grids_plan(tmp_path):
     quick = sizes["quick"]["cells_by_method"]
     assert set(quick) == {"random", "magnitude", "snip", "grasp", "synflow", "dense", "lottery"}
     for name in ("mnist-lenet300", "mnist-lenet5"):
-        assert sizes[name]["cells"] == 543 and sizes[name]["cells_by_method"]["dense"] == 3
+        assert sizes[name]["cells"] == 507 and sizes[name]["cells_by_method"]["dense"] == 3

@@ -22,13 +22,20 @@ _DATASETS: dict[str, Any] = {}
 _THREADS: list[int] = []
 
 
-def worker_setup(threads: int | None, parent: int | None = None) -> None:
+def worker_setup(
+    threads: int | None, parent: int | None = None, slots: Any = None, gpus: Any = ()
+) -> None:
     """Import torch once and fix its thread count; with ``parent``, exit when it is gone.
 
     The process pool runs this as its initializer, so a worker pays for ``import torch`` once;
     Dask workers run it on their first node. A worker whose coordinator was SIGKILLed would
-    otherwise linger: a watchdog thread ends it when its parent process changes.
+    otherwise linger: a watchdog thread ends it when its parent process changes. With several
+    ``gpus``, each worker takes the next free ``slots`` number and sees only its own GPU
+    (set before torch starts CUDA), so every running node has a device of its own.
     """
+    if slots is not None and len(gpus) > 1:
+        slot = slots.get(timeout=60)
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[slot % len(gpus)])
     import torch
 
     if threads and [threads] != _THREADS:
