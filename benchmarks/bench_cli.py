@@ -233,16 +233,21 @@ def time_against_library(items: list[Workload], mk: list[str], repeats: int) -> 
     over = []
     for w in items:
         cli_runs, lib_runs, lib_times = [], [], []
-        for _ in range(repeats):
-            cli_runs.append(run_child([*mk, *w.cli], label=w.name))
-            cli_hash = content_hash(w.output) if w.output else None
-            lib = run_child(
-                [sys.executable, "-c", LIBRARY[w.library], json.dumps(w.args)], label=w.name
-            )
-            lib_runs.append(lib)
-            reported = json.loads(lib.stdout.strip().splitlines()[-1])
-            lib_times.append(reported["seconds"])
-            if w.output and reported["hash"] != cli_hash:
+        for i in range(repeats):
+            # ABBA order: whichever runs second in a pair (warmer caches) alternates too.
+            for side in ("cli", "lib") if i % 2 == 0 else ("lib", "cli"):
+                if side == "cli":
+                    cli_runs.append(run_child([*mk, *w.cli], label=w.name))
+                    cli_hash = content_hash(w.output) if w.output else None
+                    continue
+                lib = run_child(
+                    [sys.executable, "-c", LIBRARY[w.library], json.dumps(w.args)], label=w.name
+                )
+                lib_runs.append(lib)
+                reported = json.loads(lib.stdout.strip().splitlines()[-1])
+                lib_times.append(reported["seconds"])
+                lib_hash = reported["hash"]
+            if w.output and lib_hash != cli_hash:
                 sys.exit(f"{w.name}: the CLI and the library wrote different content")
         cli, library = median(cli_runs, "wall"), statistics.median(lib_times)
         # CPU seconds of the whole processes: less sensitive than wall time to a busy machine.
@@ -283,9 +288,10 @@ def memory_setting(d: Path, mk: list[str], repeats: int, quick: bool) -> None:
     for label, force, argv in rows:
         flipped = [sys.executable, "-c", FLIPPED.format(force=force), *argv]
         a_runs, b_runs = [], []
-        for _ in range(repeats):
-            a_runs.append(run_child([*mk, *argv], label=label))
-            b_runs.append(run_child(flipped, label=label))
+        for i in range(repeats):
+            pair = [(a_runs, [*mk, *argv]), (b_runs, flipped)]
+            for runs, command in pair if i % 2 == 0 else pair[::-1]:  # ABBA order
+                runs.append(run_child(command, label=label))
         a, b = median(a_runs, "wall"), median(b_runs, "wall")
         ra, rb = median(a_runs, "rss"), median(b_runs, "rss")
         cpu = statistics.median(r.user + r.sys for r in b_runs) / statistics.median(
