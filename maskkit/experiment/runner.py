@@ -78,6 +78,27 @@ def folder_lock(layout: Layout) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a batch system's stop, ``kill``) stops the run as Ctrl-C does: workers ended,
+    the index written, nothing partial left."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def prepare_folder(layout: Layout) -> None:
     foreign = layout.foreign_entries()
     if foreign:
@@ -418,7 +439,7 @@ def run_experiment(
     flight."""
     layout = Layout(os.fspath(dir))
     prepare_folder(layout)
-    with folder_lock(layout):
+    with folder_lock(layout), _terminate_as_interrupt():
         _sweep_temporary(layout)
         _write_text(layout.grid, grid.text)
         plan = build_plan(grid)
