@@ -23,7 +23,9 @@ with it removed), for wall time, system time and peak RSS (``ru_maxrss`` from ``
 Paired runs alternate (A, B, A, B, ...) so drifts in machine load hit both alike; medians are
 printed. This script never imports torch itself, so its children's peak RSS is their own.
 
-Run: ``.venv/bin/python benchmarks/bench_cli.py [--quick] [--repeats 3] [--only NAME,...]``.
+Run: ``.venv/bin/python benchmarks/bench_cli.py [--quick] [--repeats 3] [--only NAME,...]
+[--threads N]``. On a machine others are using, ``--threads 1`` keeps torch's worker threads from
+spinning on contended cores, which otherwise swamps every ratio.
 ``--quick`` is a sanity run (tiny sizes, one repeat): its figures mean nothing.
 """
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -313,7 +316,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternated pairs per workload")
     parser.add_argument("--only", default="", help="comma-separated words: workloads to keep")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory-setting table")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="OMP_NUM_THREADS for every child (0: inherit); 1 is steadier on a shared machine",
+    )
     args = parser.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # children inherit it (no torch here)
     repeats = 1 if args.quick else args.repeats
     mk = maskkit_command()
     with tempfile.TemporaryDirectory(prefix="bench_cli.") as tmp:
