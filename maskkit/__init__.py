@@ -18,8 +18,46 @@ real one):
 so ``import maskkit`` imports neither torch nor numpy.
 """
 
+from typing import TYPE_CHECKING
+
 from maskkit._lazy import lazy_exports
 from maskkit._version import __version__
+
+if TYPE_CHECKING:
+    from maskkit.data import known_datasets as known_datasets
+    from maskkit.data import load_dataset as load_dataset
+    from maskkit.format import Artifact as Artifact
+    from maskkit.format import Mask as Mask
+    from maskkit.format import Scores as Scores
+    from maskkit.format import Weights as Weights
+    from maskkit.format import load as load
+    from maskkit.format import read_metadata as read_metadata
+    from maskkit.format import save as save
+    from maskkit.interop import export_openlth as export_openlth
+    from maskkit.interop import export_torch_prune as export_torch_prune
+    from maskkit.interop import import_mask as import_mask
+    from maskkit.interop import write_openlth as write_openlth
+    from maskkit.masking.overlap import compare_masks as compare_masks
+    from maskkit.models import build_model as build_model
+    from maskkit.models import known_models as known_models
+    from maskkit.models import prunable_names as prunable_names
+    from maskkit.models.binding import apply_mask as apply_mask
+    from maskkit.pruners import known_methods as known_methods
+    from maskkit.stages import init_weights as init_weights
+    from maskkit.stages import make_mask as make_mask
+    from maskkit.stages import reinit as reinit
+    from maskkit.stages import rewind as rewind
+    from maskkit.stages import score as score
+    from maskkit.stages import shuffle as shuffle
+    from maskkit.start_weights import initial_model as initial_model
+    from maskkit.training import RunIO as RunIO
+    from maskkit.training import TrainOptions as TrainOptions
+    from maskkit.training import default_options as default_options
+    from maskkit.training import evaluate as evaluate
+    from maskkit.training import evaluate_artifact as evaluate_artifact
+    from maskkit.training import iterative_magnitude_pruning as iterative_magnitude_pruning
+    from maskkit.training import train as train
+    from maskkit.training import train_artifact as train_artifact
 
 __getattr__, __dir__, _names = lazy_exports(
     __name__,

@@ -14,7 +14,19 @@ not import torch; the names below load their modules on first use.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from maskkit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from maskkit.data.batching import batches as batches
+    from maskkit.data.batching import batches_per_epoch as batches_per_epoch
+    from maskkit.data.registry import known_datasets as known_datasets
+    from maskkit.data.registry import load_dataset as load_dataset
+    from maskkit.data.sampling import class_balanced as class_balanced
+    from maskkit.data.seeding import derive_seed as derive_seed
+    from maskkit.data.types import Dataset as Dataset
+    from maskkit.data.types import Split as Split
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,

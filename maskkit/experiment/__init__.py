@@ -9,7 +9,23 @@ Modules: :mod:`.grid` (the TOML file), :mod:`.plan` (nodes and their identities)
 imports neither torch nor numpy.
 """
 
+from typing import TYPE_CHECKING
+
 from maskkit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from maskkit.experiment.grid import Cell as Cell
+    from maskkit.experiment.grid import Grid as Grid
+    from maskkit.experiment.grid import parse_grid as parse_grid
+    from maskkit.experiment.grid import read_grid as read_grid
+    from maskkit.experiment.index import open_index as open_index
+    from maskkit.experiment.index import rebuild as rebuild
+    from maskkit.experiment.plan import Node as Node
+    from maskkit.experiment.plan import Plan as Plan
+    from maskkit.experiment.plan import build_plan as build_plan
+    from maskkit.experiment.runner import RunSummary as RunSummary
+    from maskkit.experiment.runner import run_experiment as run_experiment
+    from maskkit.experiment.runner import run_plan as run_plan
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,

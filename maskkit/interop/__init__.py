@@ -11,7 +11,25 @@ neither numpy nor torch.
 >>> open("mask.pt", "wb").write(export_torch_prune(mask))         # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from maskkit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from maskkit.interop._common import strip_prefixes as strip_prefixes
+    from maskkit.interop.exporting import export_openlth as export_openlth
+    from maskkit.interop.exporting import export_torch_prune as export_torch_prune
+    from maskkit.interop.exporting import write_openlth as write_openlth
+    from maskkit.interop.importing import MISSING as MISSING
+    from maskkit.interop.importing import fit_to_model as fit_to_model
+    from maskkit.interop.importing import import_mask as import_mask
+    from maskkit.interop.reading import detect_layout as detect_layout
+    from maskkit.interop.reading import read_masks as read_masks
+    from maskkit.interop.reading import resolve_path as resolve_path
+    from maskkit.interop.registry import TARGETS as TARGETS
+    from maskkit.interop.registry import Layout as Layout
+    from maskkit.interop.registry import get_layout as get_layout
+    from maskkit.interop.registry import known_layouts as known_layouts
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
