@@ -92,6 +92,7 @@ def test_a_training_stage_does_not_import_torch_dynamo(tmp_path):
         (["score", "--method", "synflow"], False),
         (["imp", "--rounds", "2"], False),
         (["eval"], False),
+        (["experiment", "grid.toml"], False),  # nor its workers, which inherit it
         (["--version"], False),
         ([], False),
     ],
