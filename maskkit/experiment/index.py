@@ -54,12 +54,9 @@ class Index:
     """The index being written by a run: rows are replaced as nodes finish."""
 
     def __init__(self, path: str) -> None:
-        tmp = path + ".new"
-        if os.path.exists(tmp):
-            os.unlink(tmp)  # our own half-built index of a killed run
+        # Built in memory and written whole (write_atomic): readers never see a half-built one.
         self.path = path
-        self._tmp = tmp
-        self.con = sqlite3.connect(tmp)
+        self.con = sqlite3.connect(":memory:")
         self.con.executescript(SCHEMA)
 
     def write_meta(self, values: Mapping[str, str]) -> None:
@@ -122,15 +119,30 @@ class Index:
         )
 
     def publish(self) -> None:
-        """Commit and move the new index into place (readers never see a half-built one)."""
+        """Write the index to its path in one piece."""
+        from maskkit.format import write_atomic
+
         self.con.commit()
-        self.con.close()
-        os.replace(self._tmp, self.path)
-        self.con = sqlite3.connect(self.path)
+        write_atomic(self.path, [_database_bytes(self.con)])
 
     def close(self) -> None:
-        self.con.commit()
         self.con.close()
+
+
+def _database_bytes(con: sqlite3.Connection) -> bytes:
+    if hasattr(con, "serialize"):  # Python 3.11+
+        return con.serialize()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:  # Python 3.10: a copy through a scratch file
+        scratch = os.path.join(folder, "index.sqlite")
+        target = sqlite3.connect(scratch)
+        try:
+            con.backup(target)
+        finally:
+            target.close()
+        with open(scratch, "rb") as f:
+            return f.read()
 
 
 def cell_row(

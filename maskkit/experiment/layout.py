@@ -25,8 +25,6 @@ ENTRIES = {
     "experiment.json",
     "index.sqlite",
     "index.sqlite-journal",
-    "index.sqlite.new",
-    "index.sqlite.new-journal",
     "artifacts",
     "nodes",
     "logs",

@@ -205,7 +205,11 @@ def _move_aside(layout: Layout, node: Any, exc: Exception, on_event: Event) -> s
             target = os.path.join(
                 layout.damaged, f"{time.strftime('%Y%m%dT%H%M%S')}-{os.path.basename(path)}"
             )
-            os.replace(path, target)
+            # A copy written whole, then the original unlinked: moved aside, never lost.
+            from maskkit.format import read_file, write_atomic
+
+            write_atomic(target, [read_file(path)])
+            os.unlink(path)
             moved.append(target)
     on_event("damaged", node_id=node.node_id, error=str(exc), moved=moved)
     return node.node_id
