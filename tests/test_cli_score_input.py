@@ -63,7 +63,7 @@ def test_piped_weights_built_with_other_arguments_are_refused():
 
 
 def test_no_stdin_and_an_empty_pipe_mean_the_fresh_model():
-    """The README's main job under CI: no stdin (/dev/null), or a non-terminal pipe that ends."""
+    """A first stage under CI: no stdin (/dev/null), or a non-terminal pipe that ends at once."""
     args = ["score", "--model", "lenet300", "--seed", "0", "--method", "snip", "--dataset", "mnist"]
     devnull = subprocess.run(_maskkit(*args), stdin=subprocess.DEVNULL, capture_output=True)
     empty = subprocess.run(_maskkit(*args), input=b"", capture_output=True)
