@@ -38,7 +38,8 @@ class Table:
     footer: Sequence[str] | None = None
 
     def numeric(self, column: int) -> bool:
-        return all(_looks_numeric(row[column]) for row in self.rows if row[column])
+        # "-" stands for a value that does not exist (no spread, nothing kept): not text.
+        return all(_looks_numeric(row[column]) for row in self.rows if row[column] not in ("", "-"))
 
 
 @dataclass
