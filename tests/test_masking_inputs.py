@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from maskkit.masking.inputs import kept_fraction_on, kept_per_input, shuffle_within_columns
+from maskkit.masking.inputs import (
+    kept_fraction_on,
+    kept_per_input,
+    shuffle_each_column,
+    shuffle_within_columns,
+)
 
 # 3 outputs x 4 inputs; kept per column: 3, 0, 1, 2 (6 kept in all).
 MASK = np.array(
@@ -65,3 +70,13 @@ def test_shuffle_within_columns_moves_only_the_selected_columns() -> None:
     # seeded: the same generator seed gives the same mask
     again = shuffle_within_columns(big, chosen, np.random.default_rng(1))
     assert np.array_equal(out, again)
+
+
+def test_shuffle_each_column_keeps_every_columns_count_and_moves_rows() -> None:
+    rng = np.random.default_rng(2)
+    big = rng.random((40, 30)) < 0.2
+    out = shuffle_each_column(big, np.random.default_rng(3))
+    assert kept_per_input(out).tolist() == kept_per_input(big).tolist()
+    assert not np.array_equal(out, big)
+    # the per-unit (row) counts are what it redraws
+    assert out.sum(axis=1).tolist() != big.sum(axis=1).tolist()

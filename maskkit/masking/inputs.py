@@ -83,3 +83,17 @@ def shuffle_within_columns(
     block = out[:, chosen]
     out[:, chosen] = block.reshape(-1)[generator.permutation(block.size)].reshape(block.shape)
     return out
+
+
+def shuffle_each_column(mask: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+    """The mask with each input column permuted independently over the outputs: every input
+    keeps its kept count (which pixels are read, and how often, stays), while which units read
+    them is redrawn.
+
+    >>> m = np.array([[True, False], [False, False], [False, True]])
+    >>> kept_per_input(shuffle_each_column(m, np.random.default_rng(0))).tolist()
+    [1, 1]
+    """
+    array = np.asarray(mask)
+    kept_per_input(array)  # the same shape and dtype checks
+    return generator.permuted(array, axis=0)
