@@ -17,9 +17,10 @@ Two measurements, written beside the report's CSV files:
    sparsity (default remaining 0.8^14), the grid's own mask is shuffled as the grid shuffles it
    (``maskkit.shuffle`` with seed = cell seed + 10000, each layer by its own seeded permutation),
    except that the first layer's entries are permuted only among the live-pixel columns, with
-   the same per-layer generator seed (dead-pixel weights keep their unshuffled state); and a
-   second variant in which each first-layer column is permuted over the units instead (every
-   pixel keeps its kept count; which units read it is redrawn). Each mask
+   the same per-layer generator seed (dead-pixel weights keep their unshuffled state); and two
+   more variants in which each first-layer column is permuted over the units (every pixel keeps
+   its kept count; which units read it is redrawn), or each row over the pixels (every unit
+   keeps its input count; which pixels it reads is redrawn). Each mask
    trains with the grid's own training options (read from the index's train node of the
    plain-shuffle cell) and initial weights. The grid's unshuffled and plain-shuffled accuracies
    of the same seeds are written beside it, and the plain-shuffle mask is retrained once per
@@ -163,20 +164,21 @@ def _cell(db: sqlite3.Connection, method: str, sparsity: float, ablation: str, s
     return row
 
 
-def column_shuffle(mask: Any, seed: int) -> Any:
-    """The grid's shuffle of ``mask`` with ``seed``, but with the first layer's columns each
-    permuted over the units: every pixel keeps its kept count, the units reading it are redrawn."""
+def axis_shuffle(mask: Any, seed: int, axis: str) -> Any:
+    """The grid's shuffle of ``mask`` with ``seed``, but with the first layer's columns
+    (``axis="columns"``: every pixel keeps its kept count, the units reading it are redrawn) or
+    rows (``"rows"``: every unit keeps its input count, the pixels it reads are redrawn) each
+    permuted on their own, with the generator seed the plain shuffle uses for that layer."""
     from maskkit.ablations.shuffle import layer_seed, shuffle_masks
     from maskkit.format.metadata import StageRecord
-    from maskkit.masking.inputs import shuffle_each_column
+    from maskkit.masking.inputs import shuffle_each_column, shuffle_each_row
 
     arrays = shuffle_masks(mask.arrays, seed)
     generator = np.random.Generator(np.random.PCG64(layer_seed(seed, FIRST_LAYER)))
-    arrays[FIRST_LAYER] = shuffle_each_column(mask.arrays[FIRST_LAYER], generator)
-    record = StageRecord.of(
-        "shuffle", {"columns": "each column over the units"}, seed=seed, input=mask
-    )
-    return mask.derive(record, arrays=arrays)
+    permute = shuffle_each_column if axis == "columns" else shuffle_each_row
+    arrays[FIRST_LAYER] = permute(mask.arrays[FIRST_LAYER], generator)
+    options = {"first layer": f"each of its {axis} on its own"}
+    return mask.derive(StageRecord.of("shuffle", options, seed=seed, input=mask), arrays=arrays)
 
 
 def live_shuffle(mask: Any, live: np.ndarray, seed: int) -> Any:
@@ -263,9 +265,10 @@ def causal(
             live = live_shuffle(mask, ~dead, shuffle_seed)
             acc = _train(folder, live, plain[4], data, f"{method} seed {seed} live shuffle")
             row(method, seed, "shuffle-live", "trained here", acc, live)
-            columns = column_shuffle(mask, shuffle_seed)
-            acc = _train(folder, columns, plain[4], data, f"{method} seed {seed} column shuffle")
-            row(method, seed, "shuffle-columns", "trained here", acc, columns)
+            for axis in ("columns", "rows"):
+                ablated = axis_shuffle(mask, shuffle_seed, axis)
+                acc = _train(folder, ablated, plain[4], data, f"{method} seed {seed} {axis}")
+                row(method, seed, f"shuffle-{axis}", "trained here", acc, ablated)
     return out
 
 

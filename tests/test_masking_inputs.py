@@ -11,6 +11,7 @@ from maskkit.masking.inputs import (
     kept_fraction_on,
     kept_per_input,
     shuffle_each_column,
+    shuffle_each_row,
     shuffle_within_columns,
 )
 
@@ -80,3 +81,11 @@ def test_shuffle_each_column_keeps_every_columns_count_and_moves_rows() -> None:
     assert not np.array_equal(out, big)
     # the per-unit (row) counts are what it redraws
     assert out.sum(axis=1).tolist() != big.sum(axis=1).tolist()
+
+
+def test_shuffle_each_row_keeps_every_units_count_and_moves_columns() -> None:
+    rng = np.random.default_rng(4)
+    big = rng.random((30, 40)) < 0.2
+    out = shuffle_each_row(big, np.random.default_rng(5))
+    assert out.sum(axis=1).tolist() == big.sum(axis=1).tolist()
+    assert kept_per_input(out).tolist() != kept_per_input(big).tolist()

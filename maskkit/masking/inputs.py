@@ -97,3 +97,16 @@ def shuffle_each_column(mask: np.ndarray, generator: np.random.Generator) -> np.
     array = np.asarray(mask)
     kept_per_input(array)  # the same shape and dtype checks
     return generator.permuted(array, axis=0)
+
+
+def shuffle_each_row(mask: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+    """The mask with each output row permuted independently over the inputs: every unit keeps
+    its number of inputs, while which pixels it reads is redrawn.
+
+    >>> m = np.array([[True, True, False], [False, False, True]])
+    >>> shuffle_each_row(m, np.random.default_rng(0)).sum(axis=1).tolist()
+    [2, 1]
+    """
+    array = np.asarray(mask)
+    kept_per_input(array)  # the same shape and dtype checks
+    return generator.permuted(array, axis=1)
