@@ -20,7 +20,8 @@ Two measurements, written beside the report's CSV files:
    the same per-layer generator seed (dead-pixel weights keep their unshuffled state); and two
    more variants in which each first-layer column is permuted over the units (every pixel keeps
    its kept count; which units read it is redrawn), or each row over the pixels (every unit
-   keeps its input count; which pixels it reads is redrawn). Each mask
+   keeps its input count; which pixels it reads is redrawn); and one that shuffles every layer
+   but the first. Each mask
    trains with the grid's own training options (read from the index's train node of the
    plain-shuffle cell) and initial weights. The grid's unshuffled and plain-shuffled accuracies
    of the same seeds are written beside it, and the plain-shuffle mask is retrained once per
@@ -181,6 +182,18 @@ def axis_shuffle(mask: Any, seed: int, axis: str) -> Any:
     return mask.derive(StageRecord.of("shuffle", options, seed=seed, input=mask), arrays=arrays)
 
 
+def others_shuffle(mask: Any, seed: int) -> Any:
+    """The grid's shuffle of ``mask`` with ``seed`` in every layer but the first, which keeps
+    its unablated mask: how much of the shuffle's cost lies outside the first layer."""
+    from maskkit.ablations.shuffle import shuffle_masks
+    from maskkit.format.metadata import StageRecord
+
+    arrays = shuffle_masks(mask.arrays, seed)
+    arrays[FIRST_LAYER] = mask.arrays[FIRST_LAYER]
+    options = {"first layer": "not shuffled"}
+    return mask.derive(StageRecord.of("shuffle", options, seed=seed, input=mask), arrays=arrays)
+
+
 def live_shuffle(mask: Any, live: np.ndarray, seed: int) -> Any:
     """The grid's shuffle of ``mask`` with ``seed``, but with the first layer permuted only
     among its live-pixel columns (the same generator seed the plain shuffle uses for it)."""
@@ -269,6 +282,9 @@ def causal(
                 ablated = axis_shuffle(mask, shuffle_seed, axis)
                 acc = _train(folder, ablated, plain[4], data, f"{method} seed {seed} {axis}")
                 row(method, seed, f"shuffle-{axis}", "trained here", acc, ablated)
+            others = others_shuffle(mask, shuffle_seed)
+            acc = _train(folder, others, plain[4], data, f"{method} seed {seed} other layers")
+            row(method, seed, "shuffle-others", "trained here", acc, others)
     return out
 
 
