@@ -611,6 +611,42 @@ def dead_pixels_block(results: Path, nets: Sequence[Net]) -> str:
         "variance of the pixels they read, over the mean of all pixels; 1 for an even spread) / "
         f"the first layer's units left with no input (of {rows[0]['first_layer_units']}), mean over seeds:\n\n"
         + table(["method", "mask", *(remaining(s) for s in sparsities)], spread)
+        + correlations(net, share, extra, sparsities)
+    )
+
+
+def correlations(
+    net: Net,
+    share: dict[tuple[str, str, float], list[float]],
+    extra: dict[tuple[str, str, float], list[tuple[float, int]]],
+    sparsities: Sequence[float],
+) -> str:
+    """Across the at-init methods' grid points: how the accuracy shuffling costs goes with what
+    shuffling changes in the first layer (Pearson's r over the points' means)."""
+    import statistics
+
+    from maskkit.report import stats
+
+    loss, dead_drop, ratio_drop = [], [], []
+    for m in AT_INIT:
+        for s in sparsities:
+            c = compare(net.accuracies(m, "none", 0, s), net.accuracies(m, "shuffle", 0, s))
+            a, b = share.get((m, "none", s)), share.get((m, "shuffle", s))
+            x, y = extra.get((m, "none", s)), extra.get((m, "shuffle", s))
+            if c.difference is None or not (a and b and x and y):
+                continue
+            loss.append(-c.difference)
+            dead_drop.append(stats.mean(b) - stats.mean(a))
+            ratio_drop.append(stats.mean([v for v, _ in x]) - stats.mean([v for v, _ in y]))
+    if len(loss) < 3:
+        return ""
+    r_dead = statistics.correlation(loss, dead_drop)
+    r_ratio = statistics.correlation(loss, ratio_drop)
+    return (
+        f"\nOver the {len(loss)} grid points of the at-initialisation methods, the accuracy "
+        f"shuffling costs correlates with the dead-pixel share it adds at r = {r_dead:.2f}, and "
+        f"with the variance ratio it takes away at r = {r_ratio:.2f} (Pearson, over the points' "
+        "means).\n"
     )
 
 
@@ -619,6 +655,8 @@ VARIANTS = {
     "shuffle": "the grid's shuffle",
     "shuffle-live": "shuffle among the live pixels only",
     "shuffle-columns": "each pixel's column shuffled over the units",
+    "shuffle-rows": "each unit's row shuffled over the pixels",
+    "shuffle-others": "every layer shuffled but the first",
 }
 
 
@@ -742,7 +780,20 @@ def readme_block(results: Path, nets: Sequence[Net]) -> str:
             ).text()
         rows.append([net.title, summary(net.points.get(("dense", "none", 0, 0.0))), cost])
     shuffled = "shuffle − none, SNIP" + ("" if s is None else f", {remaining(s)} remaining")
-    return table(["net", "dense accuracy (%)", shuffled], rows)
+    out = table(["net", "dense accuracy (%)", shuffled], rows)
+    if path.exists():
+        acc: dict[str, list[float]] = {}
+        for r in _read_csv(path):
+            if r["method"] == "snip" and r["source"] != "retrained here":
+                acc.setdefault(r["variant"], []).append(float(r["test_accuracy"]))
+        if {"shuffle", "shuffle-live", "shuffle-columns"} <= set(acc):
+            live = compare(acc["shuffle"], acc["shuffle-live"]).text()
+            columns = compare(acc["shuffle"], acc["shuffle-columns"]).text()
+            out += (
+                f"\nLeNet-300-100, SNIP, against the plain shuffle: keeping the dead pixels "
+                f"pruned {live} points; keeping every pixel's kept count {columns} points.\n"
+            )
+    return out
 
 
 # -- rendering and writing ------------------------------------------------------------------------
@@ -883,7 +934,11 @@ def write_run_json(
             f"maskkit report {folder} --csv docs/results/{name}.csv --plot docs/results/{name}/"
         )
     commands.append("nice -n 19 python examples/dead_pixels.py " + folders[0] + " -o docs/results")
-    commands.append("python docs/results/make_results.py " + " ".join(folders))
+    commands.append(
+        "python docs/results/make_results.py "
+        + " ".join(folders)
+        + f" --study-commit {study_commit}"
+    )
     run = {
         "commit": grid_commit,
         "study_commit": study_commit,
