@@ -61,7 +61,9 @@ def resnet50_shapes() -> dict[str, tuple[int, ...]]:
     return {name: tuple(params[name].shape) for name in prunable_names(model)}
 
 
-def random_masks(shapes: dict[str, tuple[int, ...]], density: float, seed: int) -> dict[str, np.ndarray]:
+def random_masks(
+    shapes: dict[str, tuple[int, ...]], density: float, seed: int
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {name: rng.random(shape, dtype=np.float32) < density for name, shape in shapes.items()}
 

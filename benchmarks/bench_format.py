@@ -40,7 +40,9 @@ def main() -> None:
     numel = sum(a.size for a in arrays.values())
     mask = Mask(arrays)
     with tempfile.TemporaryDirectory() as tmp:
-        raw, ours, packed = (Path(tmp) / n for n in ("raw.safetensors", "ours.safetensors", "packed.safetensors"))
+        raw, ours, packed = (
+            Path(tmp) / n for n in ("raw.safetensors", "ours.safetensors", "packed.safetensors")
+        )
 
         fresh = iter(range(10**6))
 
@@ -61,25 +63,50 @@ def main() -> None:
         mask.with_encoding("packbits").save(packed)
         t_load_packed = best_of(lambda: load(packed))
         size_bool, size_packed = ours.stat().st_size, packed.stat().st_size
-        alt = alternated({"raw": lambda: safetensors.numpy.load_file(raw), "ours": lambda: load(ours)})
+        alt = alternated(
+            {"raw": lambda: safetensors.numpy.load_file(raw), "ours": lambda: load(ours)}
+        )
         rng = np.random.default_rng(0)
         score_arrays = {n: rng.random(s, dtype=np.float32) for n, s in shapes.items()}
-        raw_scores, our_scores = Path(tmp) / "raw_scores.safetensors", Path(tmp) / "scores.safetensors"
+        raw_scores, our_scores = (
+            Path(tmp) / "raw_scores.safetensors",
+            Path(tmp) / "scores.safetensors",
+        )
         safetensors.numpy.save_file(score_arrays, raw_scores)
         Scores(score_arrays).save(our_scores)
         alt_scores = alternated(
-            {"raw": lambda: safetensors.numpy.load_file(raw_scores), "ours": lambda: load(our_scores)}, 5
+            {
+                "raw": lambda: safetensors.numpy.load_file(raw_scores),
+                "ours": lambda: load(our_scores),
+            },
+            5,
         )
-        profiles = [profile(ours, "bool mask"), profile(our_scores, "scores")] if args.profile else []
+        profiles = (
+            [profile(ours, "bool mask"), profile(our_scores, "scores")] if args.profile else []
+        )
 
     print(f"ResNet-50-sized mask: {len(arrays)} tensors, {numel:,} weights")
-    print(f"save  raw safetensors {t_raw_save * 1e3:7.1f} ms   maskkit {t_save * 1e3:7.1f} ms   ratio {t_save / t_raw_save:.2f}x (target <= 2; new file)")
-    print(f"save  raw safetensors {t_raw_over * 1e3:7.1f} ms   maskkit {t_over * 1e3:7.1f} ms   ratio {t_over / t_raw_over:.2f}x (replacing an existing file)")
-    print(f"load  raw safetensors {t_raw_load * 1e3:7.1f} ms   maskkit {t_load * 1e3:7.1f} ms   ratio {t_load / t_raw_load:.2f}x (target <= 2)")
-    print(f"load  raw safetensors {alt['raw'] * 1e3:7.1f} ms   maskkit {alt['ours'] * 1e3:7.1f} ms   ratio {alt['ours'] / alt['raw']:.2f}x (alternated, medians)")
-    print(f"load  packbits file   {t_load_packed * 1e3:7.1f} ms   ratio to raw bool load {t_load_packed / t_raw_load:.2f}x")
-    print(f"load  scores: raw     {alt_scores['raw'] * 1e3:7.1f} ms   maskkit {alt_scores['ours'] * 1e3:7.1f} ms   ratio {alt_scores['ours'] / alt_scores['raw']:.2f}x (alternated, medians)")
-    print(f"size  bool {size_bool:,} B   packbits {size_packed:,} B   ratio {size_packed / size_bool:.4f} (expected ~1/8 = 0.125)")
+    print(
+        f"save  raw safetensors {t_raw_save * 1e3:7.1f} ms   maskkit {t_save * 1e3:7.1f} ms   ratio {t_save / t_raw_save:.2f}x (target <= 2; new file)"
+    )
+    print(
+        f"save  raw safetensors {t_raw_over * 1e3:7.1f} ms   maskkit {t_over * 1e3:7.1f} ms   ratio {t_over / t_raw_over:.2f}x (replacing an existing file)"
+    )
+    print(
+        f"load  raw safetensors {t_raw_load * 1e3:7.1f} ms   maskkit {t_load * 1e3:7.1f} ms   ratio {t_load / t_raw_load:.2f}x (target <= 2)"
+    )
+    print(
+        f"load  raw safetensors {alt['raw'] * 1e3:7.1f} ms   maskkit {alt['ours'] * 1e3:7.1f} ms   ratio {alt['ours'] / alt['raw']:.2f}x (alternated, medians)"
+    )
+    print(
+        f"load  packbits file   {t_load_packed * 1e3:7.1f} ms   ratio to raw bool load {t_load_packed / t_raw_load:.2f}x"
+    )
+    print(
+        f"load  scores: raw     {alt_scores['raw'] * 1e3:7.1f} ms   maskkit {alt_scores['ours'] * 1e3:7.1f} ms   ratio {alt_scores['ours'] / alt_scores['raw']:.2f}x (alternated, medians)"
+    )
+    print(
+        f"size  bool {size_bool:,} B   packbits {size_packed:,} B   ratio {size_packed / size_bool:.4f} (expected ~1/8 = 0.125)"
+    )
     for text in profiles:
         print(text)
 
@@ -97,7 +124,9 @@ def profile(path: Path, label: str, repeats: int = 10) -> str:
     lines = [f"profile of load ({label}), {total * 1e3:.1f} ms per load; own time per load:"]
     for (file, line, func), (_, _, tottime, _, _) in rows:
         where = f"{Path(file).name}:{line}({func})" if line else func
-        lines.append(f"  {tottime / repeats * 1e3:7.2f} ms  {tottime / repeats / total:5.1%}  {where}")
+        lines.append(
+            f"  {tottime / repeats * 1e3:7.2f} ms  {tottime / repeats / total:5.1%}  {where}"
+        )
     return "\n".join(lines)
 
 

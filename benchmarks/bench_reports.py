@@ -43,9 +43,13 @@ def main() -> None:
         }
         results = {label: command_time(argv) for label, argv in runs.items()}
     base = results["baseline: python, import json, read both files"][0]
-    print(f"two ResNet-50-sized masks ({sum(1 for _ in shapes)} tensors each); best of 9 runs, median in brackets")
+    print(
+        f"two ResNet-50-sized masks ({sum(1 for _ in shapes)} tensors each); best of 9 runs, median in brackets"
+    )
     for label, (best, median) in results.items():
-        print(f"{label:48} {best * 1e3:7.1f} ms [{median * 1e3:7.1f}]  {best / base:5.2f}x baseline")
+        print(
+            f"{label:48} {best * 1e3:7.1f} ms [{median * 1e3:7.1f}]  {best / base:5.2f}x baseline"
+        )
     print("target: info and diff <= 1.5x baseline")
 
 

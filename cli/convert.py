@@ -102,9 +102,7 @@ def convert(
 
     if encoding is not None and target != "maskkit":
         raise click.UsageError("--encoding applies to --to maskkit only")
-    if model is None and (
-        model_arg or input_shape or num_classes or missing != "error" or dataset
-    ):
+    if model is None and (model_arg or input_shape or num_classes or missing != "error" or dataset):
         raise click.UsageError(
             "--model-arg, --input-shape, --num-classes, --missing and --dataset need --model"
         )

@@ -87,7 +87,10 @@ def evaluate(
         split=split,
         batch_size=batch_size,
         device=device,
-        io=RunIO(weights_dirs=weights_dir, trust_code=trust(data_params["trust_code"], data_params["dataset"])),
+        io=RunIO(
+            weights_dirs=weights_dir,
+            trust_code=trust(data_params["trust_code"], data_params["dataset"]),
+        ),
     )
     doc = {"input": name, **result.to_dict()}
     metrics, ds_name = result.metrics, result.dataset

@@ -190,7 +190,9 @@ def make_options(
     return default_options(family, dataset.name, **overrides)
 
 
-def run_io(params: Mapping[str, Any], *, progress: Progress | None = None, run_id: str = "") -> RunIO:
+def run_io(
+    params: Mapping[str, Any], *, progress: Progress | None = None, run_id: str = ""
+) -> RunIO:
     """The run's files (checkpoints, log, weights folders) and trust, as the options give them."""
     from maskkit.training import RunIO, parse_duration
     from maskkit_cli.options import trust
@@ -198,7 +200,9 @@ def run_io(params: Mapping[str, Any], *, progress: Progress | None = None, run_i
     every = params.get("checkpoint_every")
     return RunIO(
         checkpoint_dir=params.get("checkpoint_dir"),
-        checkpoint_every=None if every is None else parse_duration(every, what="--checkpoint-every"),
+        checkpoint_every=None
+        if every is None
+        else parse_duration(every, what="--checkpoint-every"),
         log_path=params.get("log_path"),
         progress=progress,
         run_id=run_id,

@@ -89,7 +89,9 @@ def invoke(args: list[str], input: bytes | None = None):
     return runner.invoke(cli, args, input=input, catch_exceptions=False)
 
 
-def run_maskkit(args: list[str], input: bytes | None = None, cwd: Path | None = None, check: bool = False):
+def run_maskkit(
+    args: list[str], input: bytes | None = None, cwd: Path | None = None, check: bool = False
+):
     """Run the installed CLI in a real subprocess (pipes, exit codes, imports).
 
     An artifact it writes to stdout is checked against the schema.
@@ -105,6 +107,8 @@ def run_maskkit(args: list[str], input: bytes | None = None, cwd: Path | None = 
     return result
 
 
-def random_mask_arrays(shapes: dict[str, tuple[int, ...]], density: float, seed: int) -> dict[str, np.ndarray]:
+def random_mask_arrays(
+    shapes: dict[str, tuple[int, ...]], density: float, seed: int
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {name: rng.random(shape) < density for name, shape in shapes.items()}

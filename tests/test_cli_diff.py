@@ -56,7 +56,9 @@ def test_overlap_numbers_match_a_hand_computation(pair):
     assert v["sd_both"] == 0 and v["z"] is None and v["overlap_ratio"] == 1.0
     assert total["sd_both"] == pytest.approx((15 / 28) ** 0.5)
     assert total["z"] == pytest.approx((3 - 2.5) / (15 / 28) ** 0.5)
-    assert doc["verdict"].startswith("different densities in 2 of 2 layers; weights overlap at chance")
+    assert doc["verdict"].startswith(
+        "different densities in 2 of 2 layers; weights overlap at chance"
+    )
 
 
 def test_plain_report_has_a_verdict_and_a_row_per_layer(pair):
@@ -66,12 +68,31 @@ def test_plain_report_has_a_verdict_and_a_row_per_layer(pair):
     head = next(line for line in lines if line.startswith("layer "))
     assert head.split("  ")[0] == "layer" and head.count("indep") == 0
     assert [c.strip() for c in head.split("  ") if c.strip()] == [
-        "layer", "numel", "dens A", "dens B", "diff", "jaccard", "chance jaccard",
-        "A in B", "chance A in B", "x chance", "z",
+        "layer",
+        "numel",
+        "dens A",
+        "dens B",
+        "diff",
+        "jaccard",
+        "chance jaccard",
+        "A in B",
+        "chance A in B",
+        "x chance",
+        "z",
     ]
     row = next(line for line in lines if line.startswith("w "))
     assert row.split() == [
-        "w", "8", "50.00%", "37.50%", "-12.50%", "0.4000", "0.2727", "50.00%", "37.50%", "1.33x", "+0.7",
+        "w",
+        "8",
+        "50.00%",
+        "37.50%",
+        "-12.50%",
+        "0.4000",
+        "0.2727",
+        "50.00%",
+        "37.50%",
+        "1.33x",
+        "+0.7",
     ]
     v = next(line for line in lines if line.startswith("v "))
     assert v.split()[-2:] == ["1.00x", "-"]
@@ -92,7 +113,9 @@ def test_fail_on_diff_exit_codes_say_which_difference(pair, tmp_path):
     assert same.stderr == ""
     moved = save(tmp_path, "moved.safetensors", [0, 0, 0, 0, 1, 1, 1, 1], [1, 1, 1, 1])
     result = invoke(["diff", a, moved, "--fail-on-diff"])
-    assert result.exit_code == 3 and "same per-layer densities, but different weights" in result.stderr
+    assert (
+        result.exit_code == 3 and "same per-layer densities, but different weights" in result.stderr
+    )
 
 
 def test_a_reinit_is_reported_as_the_same_mask_with_other_initial_weights(tmp_path):
@@ -177,7 +200,9 @@ def test_scores_need_a_sparsity_and_weights_are_refused(pair):
     assert result.exit_code == 2 and "give --sparsity" in result.stderr  # a usage mistake
     weights = str(FIXTURES / "format/valid/weights.safetensors")
     result = invoke(["diff", weights, pair[0]])
-    assert result.exit_code == 1 and "is a weights artifact, expected mask or scores" in result.stderr
+    assert (
+        result.exit_code == 1 and "is a weights artifact, expected mask or scores" in result.stderr
+    )
 
 
 def test_both_stdin_is_a_usage_error():

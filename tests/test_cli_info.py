@@ -59,7 +59,9 @@ def test_reads_stdin_and_packbits():
 
 
 def test_imported_mask_says_the_model_is_unknown():
-    out = invoke(["info", str(FIXTURES / "format/valid/mask_imported_unknown_model.safetensors")]).stdout
+    out = invoke(
+        ["info", str(FIXTURES / "format/valid/mask_imported_unknown_model.safetensors")]
+    ).stdout
     assert "model:       unknown (imported without a model)" in out
     assert "init:        unknown" in out
 
@@ -70,7 +72,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         ([str(tmp_path)], None, "is a directory"),
         ([], b"", "empty input: the upstream stage produced nothing"),
         ([str(FIXTURES / "format/invalid/unknown_major.safetensors")], None, "format version 2.0"),
-        ([str(FIXTURES / "format/invalid/header_not_json.safetensors")], None, "header is not valid JSON"),
+        (
+            [str(FIXTURES / "format/invalid/header_not_json.safetensors")],
+            None,
+            "header is not valid JSON",
+        ),
     ]
     for args, stdin, message in cases:
         result = invoke(["info", *args], input=stdin)
@@ -130,12 +136,18 @@ def test_collapsed_layers_are_marked(tmp_path):
     for flag in ([], ["--header-only"]):
         doc = json.loads(invoke(["info", "--json", *flag, str(path)]).stdout)
         assert doc["collapsed_layers"] == ["b", "c"]
-        assert {x["name"]: x["collapsed"] for x in doc["layers"]} == {"a": False, "b": True, "c": True}
+        assert {x["name"]: x["collapsed"] for x in doc["layers"]} == {
+            "a": False,
+            "b": True,
+            "c": True,
+        }
     lines = invoke(["info", str(path)]).stdout.splitlines()
     assert "collapsed:   2 of 3 layers keep no weight (layer collapse): b, c" in lines
     assert next(line for line in lines if line.startswith("layer ")).split()[-1] == "note"
     rows = {line.split()[0]: line.split() for line in lines if line[:2] in ("a ", "b ", "c ")}
-    assert rows["b"][-1] == "collapsed" and rows["c"][-1] == "collapsed" and rows["a"][-1] == "66.67%"
+    assert (
+        rows["b"][-1] == "collapsed" and rows["c"][-1] == "collapsed" and rows["a"][-1] == "66.67%"
+    )
     Mask({"a": np.zeros(3, bool)}).save(path)
     out = invoke(["info", str(path)]).stdout
     assert "collapsed:   no layer keeps any weight (layer collapse)" in out

@@ -83,10 +83,16 @@ def test_init_takes_a_dataset_and_one_dimensional_shapes(user):
     shaped = _ok(invoke(["init", "--model", f"{user}:tiny", "--dataset", f"{user}:small"]))
     assert shaped.model.args == {"num_classes": 3, "input_shape": [5]}
     assert shaped.provenance[0].options["dataset"] == f"{user}:small"
-    tabular = _ok(invoke(["init", "--model", f"{user}:tiny", "--input-shape", "20", "--num-classes", "2"]))
+    tabular = _ok(
+        invoke(["init", "--model", f"{user}:tiny", "--input-shape", "20", "--num-classes", "2"])
+    )
     assert tabular.arrays["0.weight"].shape == (6, 20)
     unknown = invoke(["init", "--model", f"{user}:tiny"])
-    assert unknown.exit_code != 0 and "--dataset" in unknown.stderr and "--input-shape" in unknown.stderr
+    assert (
+        unknown.exit_code != 0
+        and "--dataset" in unknown.stderr
+        and "--input-shape" in unknown.stderr
+    )
 
 
 def test_the_scoring_dataset_is_the_default_for_train_and_eval(user, tmp_path):
@@ -102,9 +108,7 @@ def test_the_scoring_dataset_is_the_default_for_train_and_eval(user, tmp_path):
     # The user model and the recorded user dataset run only when trusted.
     refused = invoke(["train", "--steps", "2", "--batch-size", "8", str(mask)])
     assert refused.exit_code == 1 and "--trust-code" in refused.stderr
-    trained = _ok(
-        invoke(["train", "--trust-code", "--steps", "2", "--batch-size", "8", str(mask)])
-    )
+    trained = _ok(invoke(["train", "--trust-code", "--steps", "2", "--batch-size", "8", str(mask)]))
     assert trained.training["dataset"]["name"] == data
     assert trained.training["dataset"]["test_size"] == 30
     trained.save(tmp_path / "t.safetensors")
@@ -142,7 +146,9 @@ def test_eval_draws_synthetic_data_again_with_the_recorded_seed(tmp_path):
     trained = tmp_path / "t.safetensors"
     data = ["--dataset", "synthetic", "--data-seed", "7", "--data-option", "train_size=48",
             "--data-option", "test_size=24"]  # fmt: skip
-    result = invoke(["train", *data, "--steps", "3", "--batch-size", "8", str(weights), "-o", str(trained)])
+    result = invoke(
+        ["train", *data, "--steps", "3", "--batch-size", "8", str(weights), "-o", str(trained)]
+    )
     assert result.exit_code == 0, result.stderr
     assert load(trained).training["dataset"]["seed"] == 7
     # Independent check: the test split drawn with seed 7 and with seed 0 by the library.
@@ -196,7 +202,14 @@ def test_convert_takes_the_shape_from_a_dataset(user, tmp_path):
     save_file(ones, str(tmp_path / "plain.safetensors"))
     mask = _ok(
         invoke(
-            ["convert", "plain.safetensors", "--model", f"{user}:tiny", "--dataset", f"{user}:small"]
+            [
+                "convert",
+                "plain.safetensors",
+                "--model",
+                f"{user}:tiny",
+                "--dataset",
+                f"{user}:small",
+            ]
         )
     )
     assert mask.model.args == {"num_classes": 3, "input_shape": [5]}

@@ -60,9 +60,13 @@ def test_the_readme_pipeline_is_byte_identical_when_repeated(tmp_path):
 
 
 def test_init_then_score_from_a_file_equals_score_from_the_model(tmp_path):
-    init = invoke(["init", "--model", "lenet5", "--seed", "3", "-o", str(tmp_path / "w.safetensors")])
+    init = invoke(
+        ["init", "--model", "lenet5", "--seed", "3", "-o", str(tmp_path / "w.safetensors")]
+    )
     assert init.exit_code == 0, init.stderr
-    from_file = invoke(["score", "--method", "magnitude", "--seed", "3", str(tmp_path / "w.safetensors")])
+    from_file = invoke(
+        ["score", "--method", "magnitude", "--seed", "3", str(tmp_path / "w.safetensors")]
+    )
     from_model = invoke(["score", "--method", "magnitude", "--model", "lenet5", "--seed", "3"])
     assert from_file.exit_code == 0 and from_model.exit_code == 0
     assert from_file.stdout_bytes == from_model.stdout_bytes
@@ -89,7 +93,12 @@ def test_plain_safetensors_state_dict_is_scored_when_bound_with_model(tmp_path):
 
 def test_mask_options_through_the_cli(tmp_path):
     scores = tmp_path / "s.safetensors"
-    assert invoke(["score", "--model", "lenet300", "--method", "magnitude", "-o", str(scores)]).exit_code == 0
+    assert (
+        invoke(
+            ["score", "--model", "lenet300", "--method", "magnitude", "-o", str(scores)]
+        ).exit_code
+        == 0
+    )
     layerwise = load(invoke(["mask", "--layerwise", "--sparsity", "0.5", str(scores)]).stdout_bytes)
     assert all(c.kept == c.numel - math.floor(c.numel / 2 + 0.5) for c in layerwise.layers.values())
     erk = load(invoke(["mask", "--rule", "erk", "--sparsity", "0.9", str(scores)]).stdout_bytes)
@@ -100,13 +109,19 @@ def test_mask_options_through_the_cli(tmp_path):
     assert like.densities() == load(glob).densities()
     wanted = {"fc.weight": 0.5, "fc_layers.0.weight": 0.1, "fc_layers.1.weight": 0.2}
     (tmp_path / "d.json").write_text(json.dumps(wanted))
-    explicit = load(invoke(["mask", "--densities", str(tmp_path / "d.json"), str(scores)]).stdout_bytes)
+    explicit = load(
+        invoke(["mask", "--densities", str(tmp_path / "d.json"), str(scores)]).stdout_bytes
+    )
     assert explicit.densities() == wanted
     (tmp_path / "partial.json").write_text(json.dumps({"fc.weight": 0.5}))
     partial = invoke(["mask", "--densities", str(tmp_path / "partial.json"), str(scores)])
     assert partial.exit_code == 1
-    assert str(tmp_path / "partial.json") in partial.stderr and "fc_layers.0.weight" in partial.stderr
-    packed = load(invoke(["mask", "--sparsity", "0.8", "--encoding", "packbits", str(scores)]).stdout_bytes)
+    assert (
+        str(tmp_path / "partial.json") in partial.stderr and "fc_layers.0.weight" in partial.stderr
+    )
+    packed = load(
+        invoke(["mask", "--sparsity", "0.8", "--encoding", "packbits", str(scores)]).stdout_bytes
+    )
     assert packed.encoding == "packbits" and packed.content_hash == load(glob).content_hash
 
 
@@ -146,12 +161,16 @@ def test_a_mask_for_another_model_is_refused_by_score(tmp_path):
     lenet5 = tmp_path / "m5.safetensors"
     scores = invoke(["score", "--model", "lenet5", "--method", "random"]).stdout_bytes
     assert invoke(["mask", "--sparsity", "0.5", "-o", str(lenet5)], input=scores).exit_code == 0
-    result = invoke(["score", "--model", "lenet300", "--method", "magnitude", "--mask", str(lenet5)])
+    result = invoke(
+        ["score", "--model", "lenet300", "--method", "magnitude", "--mask", str(lenet5)]
+    )
     assert result.exit_code == 1 and "model" in result.stderr
 
 
 def test_synflow_warns_when_masked_at_another_sparsity():
-    scores = invoke(["score", "--model", "lenet5", "--method", "synflow", "--sparsity", "0.9", "--rounds", "5"])
+    scores = invoke(
+        ["score", "--model", "lenet5", "--method", "synflow", "--sparsity", "0.9", "--rounds", "5"]
+    )
     assert scores.exit_code == 0, scores.stderr
     same = run_maskkit(["mask", "--sparsity", "0.9"], input=scores.stdout_bytes)
     other = run_maskkit(["mask", "--sparsity", "0.5"], input=scores.stdout_bytes)
@@ -192,8 +211,17 @@ def test_stage_refuses_a_terminal_on_stdout():
 
 def test_too_few_examples_per_class_and_a_missing_dataset_are_clear_errors(tmp_path):
     short = invoke(
-        ["score", "--model", "lenet300", "--method", "snip", "--dataset", "synthetic",
-         "--samples-per-class", "100000"]
+        [
+            "score",
+            "--model",
+            "lenet300",
+            "--method",
+            "snip",
+            "--dataset",
+            "synthetic",
+            "--samples-per-class",
+            "100000",
+        ]
     )
     assert short.exit_code == 1 and "class" in short.stderr
     missing = invoke(
@@ -206,8 +234,17 @@ def test_too_few_examples_per_class_and_a_missing_dataset_are_clear_errors(tmp_p
 
 def test_snip_on_synthetic_data_takes_the_models_shape():
     result = invoke(
-        ["score", "--model", "resnet20", "--method", "snip", "--dataset", "synthetic",
-         "--samples-per-class", "2"]
+        [
+            "score",
+            "--model",
+            "resnet20",
+            "--method",
+            "snip",
+            "--dataset",
+            "synthetic",
+            "--samples-per-class",
+            "2",
+        ]
     )
     assert result.exit_code == 0, result.stderr
     scores = load(result.stdout_bytes, kind="scores")

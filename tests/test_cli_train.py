@@ -135,7 +135,11 @@ def test_bad_inputs_fail_in_one_line_and_write_nothing(tmp_path, mask_file):
     out = tmp_path / "out.safetensors"
     base = ["train", *FAST, "-o", str(out)]
     mask = load(str(mask_file))
-    unknown = Mask(mask.arrays, model=ModelBinding("nosuchnet", {}, mask.model.fingerprint), init=InitRef(seed=0))
+    unknown = Mask(
+        mask.arrays,
+        model=ModelBinding("nosuchnet", {}, mask.model.fingerprint),
+        init=InitRef(seed=0),
+    )
     # The model name comes from the file, not the command line: bad data, exit 1.
     one_line_error(invoke(base, input=unknown.to_bytes()), "unknown model 'nosuchnet'")
 

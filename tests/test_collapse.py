@@ -13,7 +13,11 @@ from maskkit.format import LayerCount, Scores, load
 from maskkit.masking import make_mask
 from tests.conftest import FIXTURES, run_maskkit
 
-LENET300 = {"fc_layers.0.weight": (300, 784), "fc_layers.1.weight": (100, 300), "fc.weight": (10, 100)}
+LENET300 = {
+    "fc_layers.0.weight": (300, 784),
+    "fc_layers.1.weight": (100, 300),
+    "fc.weight": (10, 100),
+}
 
 
 def no_warnings(call):

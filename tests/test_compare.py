@@ -20,7 +20,9 @@ def exact_moments(n: int, a: int, b: int) -> tuple[float, float]:
     return mean, sum((k - mean) ** 2 * p for k, p in pmf.items())
 
 
-@pytest.mark.parametrize("n,a,b", [(8, 4, 3), (10, 1, 1), (37, 20, 11), (50, 50, 7), (5, 0, 3), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "n,a,b", [(8, 4, 3), (10, 1, 1), (37, 20, 11), (50, 50, 7), (5, 0, 3), (1, 1, 1)]
+)
 def test_moments_match_the_pmf(n, a, b):
     mean, variance = hypergeometric_moments(n, a, b)
     want_mean, want_variance = exact_moments(n, a, b)
@@ -34,7 +36,9 @@ def test_large_layers_and_numpy_counts_do_not_overflow():
     mean, variance = hypergeometric_moments(n, a, b)
     fn, fa, fb = float(n), float(a), float(b)
     assert mean == pytest.approx(fa * fb / fn, rel=1e-12)
-    assert variance == pytest.approx((fa / fn) * (fb / fn) * (fn - fa) * (fn - fb) / (fn - 1), rel=1e-12)
+    assert variance == pytest.approx(
+        (fa / fn) * (fb / fn) * (fn - fa) * (fn - fb) / (fn - 1), rel=1e-12
+    )
 
 
 def test_hand_computed_layer():
@@ -76,7 +80,9 @@ def random_subsets(rng: np.random.Generator, draws: int, n: int, kept: int) -> n
 def test_mean_and_sd_agree_with_monte_carlo():
     rng = np.random.default_rng(0)
     n, a, b, draws = 300, 90, 40, 20_000
-    overlaps = np.count_nonzero(random_subsets(rng, draws, n, a) & random_subsets(rng, draws, n, b), axis=1)
+    overlaps = np.count_nonzero(
+        random_subsets(rng, draws, n, a) & random_subsets(rng, draws, n, b), axis=1
+    )
     x = LayerOverlap("w", n, a, b, 0)
     # Standard error of the sample mean is sd/sqrt(draws); of the sample sd about sd/sqrt(2 draws).
     assert abs(overlaps.mean() - x.expected_both) < 4 * x.sd_both / math.sqrt(draws)

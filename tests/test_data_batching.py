@@ -13,7 +13,12 @@ from maskkit.errors import DataError, OptionError
 
 def indexed_split(n: int, shape: tuple[int, ...] = (1, 2, 2)) -> Split:
     """x[i] is filled with i, y[i] = i: a batch says exactly which examples it holds."""
-    x = torch.arange(n, dtype=torch.float32).view(n, *[1] * len(shape)).expand(n, *shape).contiguous()
+    x = (
+        torch.arange(n, dtype=torch.float32)
+        .view(n, *[1] * len(shape))
+        .expand(n, *shape)
+        .contiguous()
+    )
     return Split(x, torch.arange(n))
 
 
@@ -26,7 +31,10 @@ def collect(it) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(x.clone(), y.clone()) for x, y in it]
 
 
-@pytest.mark.parametrize(("n", "b", "drop", "want"), [(10, 4, False, 3), (10, 4, True, 2), (8, 4, False, 2), (0, 4, False, 0), (3, 5, True, 0)])
+@pytest.mark.parametrize(
+    ("n", "b", "drop", "want"),
+    [(10, 4, False, 3), (10, 4, True, 2), (8, 4, False, 2), (0, 4, False, 0), (3, 5, True, 0)],
+)
 def test_batches_per_epoch(n, b, drop, want):
     assert batches_per_epoch(n, b, drop_last=drop) == want
     assert len(list(batches(indexed_split(n), b, drop_last=drop))) == want
@@ -80,12 +88,16 @@ def test_start_batch_resumes_identically(augment):
 def test_distributed_ranks_partition_each_batch():
     split, world = indexed_split(48), 4
     single = collect(batches(split, 12, seed=9, epoch=1))
-    per_rank = [collect(batches(split, 12, seed=9, epoch=1, rank=r, world_size=world)) for r in range(world)]
+    per_rank = [
+        collect(batches(split, 12, seed=9, epoch=1, rank=r, world_size=world)) for r in range(world)
+    ]
     assert {len(p) for p in per_rank} == {len(single)} == {4}
     for b, (_, y_global) in enumerate(single):
         parts = [per_rank[r][b][1] for r in range(world)]
         assert all(len(p) == 3 for p in parts)
-        assert sorted(torch.cat(parts).tolist()) == sorted(y_global.tolist())  # no overlap, nothing lost
+        assert sorted(torch.cat(parts).tolist()) == sorted(
+            y_global.tolist()
+        )  # no overlap, nothing lost
         for r in range(world):
             assert torch.equal(parts[r], y_global[r::world])
     everything = torch.cat([y for p in per_rank for _, y in p])
@@ -108,10 +120,15 @@ def test_distributed_last_batch_is_padded_so_no_rank_is_empty():
 def test_distributed_augmentation_matches_a_single_process():
     split, world = image_split(32), 2
     single = collect(batches(split, 8, seed=4, epoch=2, augment=True))
-    ranks = [collect(batches(split, 8, seed=4, epoch=2, augment=True, rank=r, world_size=world)) for r in range(world)]
+    ranks = [
+        collect(batches(split, 8, seed=4, epoch=2, augment=True, rank=r, world_size=world))
+        for r in range(world)
+    ]
     for b, (x, y) in enumerate(single):
         for r in range(world):
-            assert torch.equal(ranks[r][b][0], x[r::world]) and torch.equal(ranks[r][b][1], y[r::world])
+            assert torch.equal(ranks[r][b][0], x[r::world]) and torch.equal(
+                ranks[r][b][1], y[r::world]
+            )
 
 
 def test_augmentation_changes_images_keeps_shapes_and_labels():
@@ -123,12 +140,18 @@ def test_augmentation_changes_images_keeps_shapes_and_labels():
     for (xp, yp), (xa, ya), (xb, yb) in zip(plain, aug, again, strict=True):
         assert xa.shape == xp.shape and torch.equal(ya, yp)
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
-    changed = sum(int(not torch.equal(xp[i], xa[i])) for (xp, _), (xa, _) in zip(plain, aug, strict=True) for i in range(len(xp)))
+    changed = sum(
+        int(not torch.equal(xp[i], xa[i]))
+        for (xp, _), (xa, _) in zip(plain, aug, strict=True)
+        for i in range(len(xp))
+    )
     assert changed > 30  # the identity (offset 4, 4, no flip) has probability 1/162
     assert not torch.equal(torch.cat([x for x, _ in aug]), torch.cat([x for x, _ in other_epoch]))
 
 
-def reference_crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
+def reference_crop_flip(
+    x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int
+) -> torch.Tensor:
     """One image at a time: pad, slice, flip."""
     out = []
     h, w = x.shape[-2:]

@@ -19,7 +19,9 @@ from maskkit.errors import DataError, OptionError
 C10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
 
-def write_batch(path: Path, images: np.ndarray, labels: list[int], label_key: str = "labels", protocol: int = 2) -> None:
+def write_batch(
+    path: Path, images: np.ndarray, labels: list[int], label_key: str = "labels", protocol: int = 2
+) -> None:
     entry = {
         "batch_label": "fake batch",
         "data": images.reshape(len(images), 3 * 32 * 32),
@@ -29,7 +31,9 @@ def write_batch(path: Path, images: np.ndarray, labels: list[int], label_key: st
     path.write_bytes(pickle.dumps(entry, protocol=protocol))
 
 
-def fake_cifar10(root: Path, per_batch: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def fake_cifar10(
+    root: Path, per_batch: int = 4, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """cifar-10-batches-py under ``root``; returns train/test images [N, 3, 32, 32] and labels."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
@@ -88,7 +92,9 @@ def test_channel_planes(tmp_path, trust_files):
         write_batch(folder / name, row.reshape(1, 3, 32, 32), [3])
     trust_files(folder)
     x = load_dataset("cifar10", data_dir=tmp_path).test.x[0]
-    raw = x * torch.tensor([0.2470, 0.2435, 0.2616]).view(3, 1, 1) + torch.tensor([0.4914, 0.4822, 0.4465]).view(3, 1, 1)
+    raw = x * torch.tensor([0.2470, 0.2435, 0.2616]).view(3, 1, 1) + torch.tensor(
+        [0.4914, 0.4822, 0.4465]
+    ).view(3, 1, 1)
     assert torch.allclose(raw[0], torch.ones(32, 32), atol=1e-5)
     assert torch.allclose(raw[1].flatten().nonzero().flatten(), torch.tensor([33]))
     assert torch.allclose(raw[2], torch.zeros(32, 32), atol=1e-5)
@@ -157,7 +163,11 @@ def test_pickle_with_a_foreign_global_is_refused_and_not_run(tmp_path, trust_fil
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_safe_unpickler_reads_numpy_pickles_of_every_protocol(protocol):
-    entry = {"data": np.arange(12, dtype=np.uint8).reshape(2, 6), "labels": [1, 2], "n": np.int64(7)}
+    entry = {
+        "data": np.arange(12, dtype=np.uint8).reshape(2, 6),
+        "labels": [1, 2],
+        "n": np.int64(7),
+    }
     out = loads_numpy_only(pickle.dumps(entry, protocol=protocol))
     assert np.array_equal(out["data"], entry["data"]) and out["labels"] == [1, 2] and out["n"] == 7
 
@@ -234,7 +244,9 @@ def _nested_labels(width: int = 10, depth: int = 8) -> list:
 def test_a_pickle_bomb_is_refused_quickly_in_one_line(tmp_path, trust_files):
     fake_cifar10(tmp_path)
     folder = tmp_path / "cifar-10-batches-py"
-    bomb = pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": _nested_labels()}, protocol=2)
+    bomb = pickle.dumps(
+        {"data": np.zeros((1, 3072), np.uint8), "labels": _nested_labels()}, protocol=2
+    )
     assert len(bomb) < 4000  # 10**9 labels if expanded
     (folder / "data_batch_1").write_bytes(bomb)
     trust_files(folder)
@@ -299,7 +311,13 @@ class _Py2Array:
     def __reduce__(self):
         from numpy._core.multiarray import _reconstruct
 
-        state = (1, self.array.shape, self.array.dtype, False, self.array.tobytes().decode("latin1"))
+        state = (
+            1,
+            self.array.shape,
+            self.array.dtype,
+            False,
+            self.array.tobytes().decode("latin1"),
+        )
         return (_reconstruct, (np.ndarray, (0,), b"b"), state)
 
 

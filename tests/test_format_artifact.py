@@ -49,7 +49,8 @@ def spec_hash(arrays: dict[str, np.ndarray], dtype: str = "BOOL") -> str:
         if dtype == "BOOL":
             flat = [bool(x) for x in a.reshape(-1)]
             payload = bytes(
-                sum(1 << j for j, bit in enumerate(flat[i : i + 8]) if bit) for i in range(0, len(flat), 8)
+                sum(1 << j for j, bit in enumerate(flat[i : i + 8]) if bit)
+                for i in range(0, len(flat), 8)
             )
         else:
             payload = a.astype("<f4").tobytes()
@@ -62,7 +63,12 @@ def spec_hash(arrays: dict[str, np.ndarray], dtype: str = "BOOL") -> str:
 def test_content_hash_matches_an_independent_implementation_of_the_spec():
     mask = make_mask()
     assert mask.content_hash == spec_hash(mask.arrays)
-    scores = Scores({n: np.linspace(-1, 1, int(np.prod(s)), dtype=np.float32).reshape(s) for n, s in SHAPES.items()})
+    scores = Scores(
+        {
+            n: np.linspace(-1, 1, int(np.prod(s)), dtype=np.float32).reshape(s)
+            for n, s in SHAPES.items()
+        }
+    )
     assert scores.content_hash == spec_hash(scores.arrays, "F32")
 
 
@@ -78,7 +84,11 @@ def test_round_trip_through_bytes_and_files(tmp_path, encoding):
     again = load(mask.to_bytes())
     assert isinstance(again, Mask) and again.encoding == encoding
     assert again.content_hash == mask.content_hash
-    assert again.model == mask.model and again.init == mask.init and again.provenance == mask.provenance
+    assert (
+        again.model == mask.model
+        and again.init == mask.init
+        and again.provenance == mask.provenance
+    )
     for name in SHAPES:
         assert np.array_equal(again.arrays[name], mask.arrays[name])
     path = tmp_path / "m.safetensors"
@@ -157,7 +167,9 @@ def test_read_metadata_does_not_import_numpy():
         "assert meta.kind == 'mask' and meta.numel > 0\n"
         "print('numpy' in sys.modules, 'torch' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["False", "False"]
 
 

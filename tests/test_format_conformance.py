@@ -51,7 +51,9 @@ def _document(path):
     return json.loads(json.loads(data[8 : 8 + size])["__metadata__"]["maskkit"])
 
 
-@pytest.mark.parametrize("entry", [e for e in ENTRIES if e["expect"] == "ok"], ids=lambda e: e["path"])
+@pytest.mark.parametrize(
+    "entry", [e for e in ENTRIES if e["expect"] == "ok"], ids=lambda e: e["path"]
+)
 def test_schema_accepts_valid_documents(entry):
     jsonschema.validate(_document(FORMAT / entry["path"]), SCHEMA)
 
@@ -83,7 +85,10 @@ def test_schema_requires_encoding_for_masks():
 def test_generator_reproduces_committed_files_in_a_fresh_process():
     # Byte reproducibility across processes: a new interpreter rebuilds identical bytes.
     result = subprocess.run(
-        [sys.executable, str(FORMAT / "make_fixtures.py"), "--check"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, str(FORMAT / "make_fixtures.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
 

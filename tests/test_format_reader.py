@@ -124,7 +124,9 @@ def test_info_on_a_foreign_file_says_what_it_is_and_points_to_convert(path, look
 
 
 def test_a_plain_safetensors_file_points_to_convert_with_a_model():
-    line = one_error_line(invoke(["info", str(FIXTURES / "format/invalid/no_metadata.safetensors")]))
+    line = one_error_line(
+        invoke(["info", str(FIXTURES / "format/invalid/no_metadata.safetensors")])
+    )
     assert "not a maskkit artifact" in line and "maskkit convert --model NAME" in line
 
 
@@ -197,7 +199,12 @@ def test_the_null_fingerprint_rule():
 
 def test_verify_reports_every_file_of_a_batch_with_a_hostile_one_among_them():
     invalid = FIXTURES / "format" / "invalid"
-    files = [MASK, invalid / "deep_nesting_metadata.safetensors", invalid / "metadata_nan.safetensors", MASK]
+    files = [
+        MASK,
+        invalid / "deep_nesting_metadata.safetensors",
+        invalid / "metadata_nan.safetensors",
+        MASK,
+    ]
     result = invoke(["verify", *map(str, files)])
     lines = result.stdout_bytes.decode().splitlines()
     assert result.exit_code == 1 and len(lines) == 4
@@ -244,7 +251,9 @@ def test_a_piped_foreign_file_is_refused_by_artifact_stages_and_read_by_convert(
     torch_file = (FIXTURES / "interop" / "torch_prune_state_dict.pt").read_bytes()
     for args in (["info"], ["shuffle", "--seed", "1"]):
         line = one_error_line(invoke(args, input=torch_file))
-        assert "<stdin>: not a safetensors file (a zip archive" in line and "maskkit convert" in line
+        assert (
+            "<stdin>: not a safetensors file (a zip archive" in line and "maskkit convert" in line
+        )
     verified = invoke(["verify", "-"], input=torch_file)
     assert verified.exit_code == 1 and "not a safetensors file" in verified.stdout_bytes.decode()
     converted = invoke(["convert"], input=torch_file)

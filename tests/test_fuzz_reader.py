@@ -36,7 +36,24 @@ BASES = {
 MUTANTS_PER_BASE = int(os.environ.get("MASKKIT_FUZZ_MUTANTS", "500"))
 CLI_EVERY = 2  # every other mutant also goes through verify, info and diff (in-process)
 
-ODD_VALUES = [None, True, False, 0, -1, 1, 2**63, 2**64, 1.5, "", "x", "sha256:", [], {}, [1, 2], {"a": 1}]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2**63,
+    2**64,
+    1.5,
+    "",
+    "x",
+    "sha256:",
+    [],
+    {},
+    [1, 2],
+    {"a": 1},
+]
 RAW_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" * 30, "-0", "1e-400", "0.5"]
 DTYPES = ["BOOL", "U8", "I8", "F16", "BF16", "F32", "F64", "I64", "X9", "", "bool"]
 
@@ -141,7 +158,9 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     elif choice == 8:  # offsets
         entry = header[rng.choice(tensors)]
         i = rng.randrange(2)
-        entry["data_offsets"][i] = max(0, entry["data_offsets"][i] + rng.choice([-8, -1, 1, 8, 2**62]))
+        entry["data_offsets"][i] = max(
+            0, entry["data_offsets"][i] + rng.choice([-8, -1, 1, 8, 2**62])
+        )
     elif choice == 9:  # dtypes
         header[rng.choice(tensors)]["dtype"] = rng.choice(DTYPES)
     elif choice == 10:  # shapes and rank, in the header or in the metadata layers
@@ -182,13 +201,21 @@ def independently_valid(data: bytes) -> bool:
         a = arrays[name]
         if kind == "mask":
             shape = tuple(layers[name]["shape"])
-            bits = np.unpackbits(a, bitorder="little")[: int(np.prod(shape))] if meta["encoding"] == "packbits" else a.reshape(-1)
+            bits = (
+                np.unpackbits(a, bitorder="little")[: int(np.prod(shape))]
+                if meta["encoding"] == "packbits"
+                else a.reshape(-1)
+            )
             kept, dtype = int(np.count_nonzero(bits)), "BOOL"
             payload = np.packbits(bits.astype(bool), bitorder="little").tobytes()
         else:
             shape, dtype = a.shape, header[name]["dtype"]
             if name in layers:
-                kept = int(np.count_nonzero(~np.isneginf(a))) if kind == "scores" else int(np.count_nonzero(a))
+                kept = (
+                    int(np.count_nonzero(~np.isneginf(a)))
+                    if kind == "scores"
+                    else int(np.count_nonzero(a))
+                )
             payload = a.tobytes()
         if name in layers and layers[name]["kept"] != kept:
             return False
@@ -240,7 +267,10 @@ def check_cli(path: Path, accepted: bool, other: Path, label: str) -> None:
         assert result.exit_code in (1, 2), (label, args, result.exit_code)
         if args[0] == "verify":
             lines = result.stdout_bytes.decode().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("FAIL") and str(path) in lines[0], (label, lines)
+            assert len(lines) == 1 and lines[0].startswith("FAIL") and str(path) in lines[0], (
+                label,
+                lines,
+            )
         else:
             assert len(err) == 1 and err[0].startswith("maskkit: error:"), (label, args, err)
             # diff of a valid mutant may refuse the pair (other models), naming no one file.

@@ -137,6 +137,8 @@ def test_fixture_files_are_what_make_fixtures_builds():
     files = module.build()
     recorded = json.loads((HERE / "expected.json").read_text())["generated_with"]
     if recorded != json.loads(files["expected.json"])["generated_with"]:
-        pytest.skip(f"fixtures were generated with {recorded}; byte equality needs the same versions")
+        pytest.skip(
+            f"fixtures were generated with {recorded}; byte equality needs the same versions"
+        )
     assert module.check(files) == []
     assert module.build() == files  # deterministic within one process too

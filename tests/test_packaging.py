@@ -16,11 +16,11 @@ def test_every_package_folder_is_listed_in_pyproject():
     listed = set(config["packages"])
     dirs = config["package-dir"]
     found = {
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for p in (ROOT / "maskkit").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "maskkit").rglob("__init__.py")
     }
     found |= {
-        "maskkit_cli" + "".join("." + part for part in p.parent.relative_to(ROOT / dirs["maskkit_cli"]).parts)
+        "maskkit_cli"
+        + "".join("." + part for part in p.parent.relative_to(ROOT / dirs["maskkit_cli"]).parts)
         for p in (ROOT / dirs["maskkit_cli"]).rglob("__init__.py")
     }
     assert found == listed

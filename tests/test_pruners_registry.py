@@ -164,7 +164,9 @@ def test_a_method_is_one_module_and_one_registration_line(toy_method):
     assert "--scale FLOAT" in help_text and "toy: factor on |w| (default 1.0)." in help_text
     assert "or toy (see spec/methods/)" in help_text
 
-    result = invoke(["score", "--model", "lenet5", "--seed", "3", "--method", "toy", "--scale", "2"])
+    result = invoke(
+        ["score", "--model", "lenet5", "--seed", "3", "--method", "toy", "--scale", "2"]
+    )
     assert result.exit_code == 0, result.stderr
     scores = load(result.stdout_bytes, kind="scores")
     weights = init_weights("lenet5", seed=3)
@@ -175,7 +177,10 @@ def test_a_method_is_one_module_and_one_registration_line(toy_method):
     flipped = invoke(["score", "--model", "lenet5", "--method", "toy", "--flip", "yes"])
     assert flipped.exit_code == 0, flipped.stderr
     wrong = invoke(["score", "--model", "lenet5", "--method", "toy", "--rounds", "3"])
-    assert wrong.exit_code == 2 and "--rounds: not an option of method toy (its options: --scale, --flip)" in wrong.stderr
+    assert (
+        wrong.exit_code == 2
+        and "--rounds: not an option of method toy (its options: --scale, --flip)" in wrong.stderr
+    )
     # ... and the spec-page test demands its page.
     with pytest.raises(AssertionError, match="registered method 'toy' has no page"):
         check_spec_page("toy")

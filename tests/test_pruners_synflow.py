@@ -231,7 +231,9 @@ def test_tied_scores_are_pruned_in_canonical_order_whatever_the_prunable_order()
 
 def test_the_input_mask_is_not_modified():
     net = conv_bn()
-    mask = {name: torch.rand(p.shape) > 0.5 for name, p in net.named_parameters() if name in PRUNABLE}
+    mask = {
+        name: torch.rand(p.shape) > 0.5 for name, p in net.named_parameters() if name in PRUNABLE
+    }
     before = {name: m.clone() for name, m in mask.items()}
     compute_scores(
         net, "synflow", PRUNABLE, mask=mask, options={"input_shape": (3, 6, 6), "sparsity": 0.9}

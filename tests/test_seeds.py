@@ -20,4 +20,3 @@ def test_each_derivation_keeps_its_text_and_byte_order(seed: int, name: str) -> 
     assert shuffle_seed(seed, name) == int.from_bytes(_head(f"{seed}\0{name}"), "little")
     parts = ("batches", seed, name)
     assert tuple_seed(*parts) == int.from_bytes(_head(repr(parts)), "big") >> 1
-

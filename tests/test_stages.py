@@ -68,7 +68,9 @@ def test_layerwise_like_and_densities(scores):
     for count in layerwise.layers.values():
         assert count.numel - count.kept == math.floor(0.5 * count.numel + 0.5)
     global_mask = stages.make_mask(scores, 0.8)
-    like = stages.make_mask(stages.score(stages.init_weights("lenet300", seed=5), "random"), like=global_mask)
+    like = stages.make_mask(
+        stages.score(stages.init_weights("lenet300", seed=5), "random"), like=global_mask
+    )
     assert {n: c.kept for n, c in like.layers.items()} == {
         n: c.kept for n, c in global_mask.layers.items()
     }
@@ -103,7 +105,9 @@ def test_scoring_under_a_mask_never_unprunes(weights, scores):
 def test_shuffle_keeps_counts_and_moves_positions(scores):
     mask = stages.make_mask(scores, 0.9)
     shuffled = stages.shuffle(mask, seed=1)
-    assert {n: c.kept for n, c in shuffled.layers.items()} == {n: c.kept for n, c in mask.layers.items()}
+    assert {n: c.kept for n, c in shuffled.layers.items()} == {
+        n: c.kept for n, c in mask.layers.items()
+    }
     for name, keep in mask.arrays.items():
         both = np.count_nonzero(keep & shuffled.arrays[name])
         expected = keep.sum() ** 2 / keep.size  # overlap of independent masks
@@ -122,7 +126,10 @@ def test_reinit_changes_the_initial_weights_not_the_mask(scores):
     w0 = before.state_dict()["fc_layers.0.weight"]
     w1 = after.state_dict()["fc_layers.0.weight"]
     assert not torch.equal(w0, w1)
-    assert torch.equal(w1, build_model("lenet300", dict(mask.model.args), seed=7).state_dict()["fc_layers.0.weight"])
+    assert torch.equal(
+        w1,
+        build_model("lenet300", dict(mask.model.args), seed=7).state_dict()["fc_layers.0.weight"],
+    )
     assert masks["fc.weight"].dtype == torch.bool
 
 

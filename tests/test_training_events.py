@@ -41,7 +41,9 @@ def test_checkpoints_every_epoch_by_default_and_at_the_last_step():
 
 
 def test_checkpoint_interval_in_steps_or_epochs():
-    assert steps_where(Schedule.of(PLAN, checkpoint_every=12, checkpointing=True), "checkpoint") == [
+    assert steps_where(
+        Schedule.of(PLAN, checkpoint_every=12, checkpointing=True), "checkpoint"
+    ) == [
         12,
         24,
         35,

@@ -199,7 +199,9 @@ def test_divergence_names_only_a_checkpoint_that_verifies(ds, tmp_path, monkeypa
     monkeypatch.setattr(CheckpointDir, "save", damaging_save)
     model, masks = initial_model(lenet_mask(0.5), source="test")
     with pytest.raises(TrainingError, match="diverged") as err:
-        train(model, ds, bad, masks=masks, io=RunIO(checkpoint_dir=tmp_path / "c", checkpoint_every=1))
+        train(
+            model, ds, bad, masks=masks, io=RunIO(checkpoint_dir=tmp_path / "c", checkpoint_every=1)
+        )
     assert "no checkpoint in" in str(err.value) and "last" not in str(err.value)
 
 

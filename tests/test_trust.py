@@ -141,7 +141,9 @@ def trained_on_user_data(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "RAN"
-    w = init_weights("lenet300", model_args={"hidden": [3, 2]}, input_shape=(1, 2, 2), num_classes=2)
+    w = init_weights(
+        "lenet300", model_args={"hidden": [3, 2]}, input_shape=(1, 2, 2), num_classes=2
+    )
     forged = Weights(
         w.tensor_views(),
         prunable=w.prunable,
@@ -238,7 +240,9 @@ def test_os_system_in_a_received_file_does_not_run(tmp_path):
 def test_os_abort_as_the_recorded_dataset_does_not_run(tmp_path):
     from maskkit.stages import init_weights
 
-    w = init_weights("lenet300", model_args={"hidden": [3, 2]}, input_shape=(1, 2, 2), num_classes=2)
+    w = init_weights(
+        "lenet300", model_args={"hidden": [3, 2]}, input_shape=(1, 2, 2), num_classes=2
+    )
     forged = Weights(
         w.tensor_views(),
         prunable=w.prunable,

@@ -78,7 +78,9 @@ def crop_flip(x: Tensor, offsets: Tensor, flips: Tensor, *, padding: int = PADDI
     """
     n, c, h, w = x.shape
     if offsets.numel() and not 0 <= int(offsets.min()) <= int(offsets.max()) <= 2 * padding:
-        raise ValueError(f"crop offsets must lie in 0..{2 * padding}")  # else the view reads wrong pixels
+        raise ValueError(
+            f"crop offsets must lie in 0..{2 * padding}"
+        )  # else the view reads wrong pixels
     device = x.device
     offsets = offsets.to(device)
     flips = flips.to(device)
@@ -137,12 +139,16 @@ def batches(
             "(the batch size is the global batch, split evenly between ranks)"
         )
     if not 0 <= start_batch <= count:
-        raise OptionError(f"start batch {start_batch} is not in 0..{count} ({count} batches per epoch)")
+        raise OptionError(
+            f"start batch {start_batch} is not in 0..{count} ({count} batches per epoch)"
+        )
     if augment and split.x.dim() != 4:
         raise DataError(
             f"augmentation needs image inputs [C, H, W], got inputs of shape {list(split.x.shape[1:])}"
         )
-    return _iterate(split, batch_size, seed, epoch, shuffle, augment, start_batch, count, rank, world_size)
+    return _iterate(
+        split, batch_size, seed, epoch, shuffle, augment, start_batch, count, rank, world_size
+    )
 
 
 def _iterate(

@@ -191,9 +191,7 @@ def read_batch(
     return _check_entry(entry, path, source)
 
 
-def _check_entry(
-    entry: Any, path: Path, source: CifarSource
-) -> tuple[np.ndarray, np.ndarray]:
+def _check_entry(entry: Any, path: Path, source: CifarSource) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(entry, dict) or "data" not in entry or source.label_key not in entry:
         raise DataError(f"{path}: expected a dict with 'data' and '{source.label_key}'")
     data = entry["data"]
@@ -214,9 +212,7 @@ def _check_entry(
     except (TypeError, ValueError, OverflowError) as exc:
         raise DataError(f"{path}: '{source.label_key}' is not a list of integers") from exc
     if labels.ndim != 1 or labels.shape[0] != data.shape[0]:
-        raise DataError(
-            f"{path}: {labels.size} labels for {data.shape[0]} images"
-        )
+        raise DataError(f"{path}: {labels.size} labels for {data.shape[0]} images")
     if labels.size and (labels.min() < 0 or labels.max() >= source.num_classes):
         raise DataError(
             f"{path}: labels must lie in 0..{source.num_classes - 1}, "

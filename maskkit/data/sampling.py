@@ -34,7 +34,9 @@ def class_balanced(
         raise OptionError(f"examples per class must be at least 1, got {per_class}")
     y = split.y.cpu()
     if len(y) == 0:
-        raise DataError(f"{name} has no examples; class-balanced sampling needs {per_class} per class")
+        raise DataError(
+            f"{name} has no examples; class-balanced sampling needs {per_class} per class"
+        )
     low, high = int(y.min()), int(y.max())
     classes = high + 1 if num_classes is None else int(num_classes)
     if low < 0 or high >= classes:

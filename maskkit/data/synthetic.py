@@ -46,7 +46,9 @@ class SyntheticOptions:
     train_size: int = field(
         default=5000, metadata={"kind": "int", "help": "number of training examples"}
     )
-    test_size: int = field(default=1000, metadata={"kind": "int", "help": "number of test examples"})
+    test_size: int = field(
+        default=1000, metadata={"kind": "int", "help": "number of test examples"}
+    )
 
     def __post_init__(self) -> None:
         for name in ("train_size", "test_size"):

@@ -29,7 +29,9 @@ class Split:
         if self.x.dtype != torch.float32:
             raise DataError(f"split inputs must be float32, got {self.x.dtype}")
         if self.y.dtype != torch.int64 or self.y.dim() != 1:
-            raise DataError(f"split labels must be int64 [N], got {self.y.dtype} {list(self.y.shape)}")
+            raise DataError(
+                f"split labels must be int64 [N], got {self.y.dtype} {list(self.y.shape)}"
+            )
         if self.x.dim() < 2 or self.x.shape[0] != self.y.shape[0]:
             raise DataError(
                 f"split inputs {list(self.x.shape)} do not match {self.y.shape[0]} labels"

@@ -112,9 +112,7 @@ def _to_tensors(name: str, which: str, data: Any) -> tuple[torch.Tensor, torch.T
             )
         label = _as_label(item[1])
         if label is None:
-            raise DataError(
-                f"{where}: label {item[1]!r} is not an integer class index"
-            )
+            raise DataError(f"{where}: label {item[1]!r} is not an integer class index")
         if shape is None:
             shape = tuple(x.shape)
         elif tuple(x.shape) != shape:
@@ -150,7 +148,8 @@ def load_user_dataset(
             f"user dataset {name!r} returned {type(result).__name__}, expected (train, test) datasets"
         )
     (x_train, y_train), (x_test, y_test) = (
-        _to_tensors(name, which, data) for which, data in zip(("train", "test"), result, strict=True)
+        _to_tensors(name, which, data)
+        for which, data in zip(("train", "test"), result, strict=True)
     )
     if tuple(x_train.shape[1:]) != tuple(x_test.shape[1:]):
         raise DataError(
@@ -161,12 +160,18 @@ def load_user_dataset(
         raise DataError(f"user dataset {name!r}: inputs must have at least one dimension")
     shape = tuple(x_train.shape[1:])
     if input_shape is not None and tuple(int(d) for d in input_shape) != shape:
-        raise DataError(f"user dataset {name!r}: inputs have shape {list(shape)}, not {list(input_shape)}")
+        raise DataError(
+            f"user dataset {name!r}: inputs have shape {list(shape)}, not {list(input_shape)}"
+        )
     low = int(min(y_train.min(), y_test.min()))
     high = int(max(y_train.max(), y_test.max()))
     if low < 0:
         raise DataError(f"user dataset {name!r}: label {low} is negative; labels are class indices")
     classes = high + 1 if num_classes is None else int(num_classes)
     if high >= classes:
-        raise DataError(f"user dataset {name!r}: label {high} is out of range for {classes} classes")
-    return Dataset(name, Split(x_train, y_train), Split(x_test, y_test), classes, shape, augment=False)
+        raise DataError(
+            f"user dataset {name!r}: label {high} is out of range for {classes} classes"
+        )
+    return Dataset(
+        name, Split(x_train, y_train), Split(x_test, y_test), classes, shape, augment=False
+    )

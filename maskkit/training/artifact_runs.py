@@ -53,9 +53,7 @@ def recorded_step(
     if init is not None and init.sha256 is not None and init.path:
         from maskkit.init_lookup import find_init_weights
 
-        found = find_init_weights(
-            init.sha256, init.path, source=source, weights_dirs=weights_dirs
-        )
+        found = find_init_weights(init.sha256, init.path, source=source, weights_dirs=weights_dirs)
         return _step_in_file(found.data, name=found.path)
     return 0
 
@@ -163,7 +161,14 @@ def train_artifact(
             on_save(step, weights_at(net, step, {}))
 
     result = train(
-        model, dataset, options, masks=masks, start_step=start, save_at=save_at, on_save=saver, io=io
+        model,
+        dataset,
+        options,
+        masks=masks,
+        start_step=start,
+        save_at=save_at,
+        on_save=saver,
+        io=io,
     )
     trained = weights_at(
         model,
