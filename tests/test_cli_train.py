@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import pty
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 from maskkit import stages
 from maskkit.format import InitRef, Mask, ModelBinding, Weights, load
 from tests.conftest import ROOT, invoke
+from tests.terminal import stderr_on_a_terminal
 from tests.training_helpers import DATA_ARGS, lenet_mask, pruned_values
 
 FAST = [
@@ -231,26 +230,14 @@ ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 def test_log_lines_go_through_the_live_bar_on_a_terminal(tmp_path, mask_file):
     """On a real terminal (a pty) every log line starts a line of its own, never mid-bar."""
-    leader, follower = pty.openpty()
     env = dict(os.environ, OMP_NUM_THREADS="1", TERM="xterm", COLUMNS="120")
     args = [*FAST, "--steps", "40", "--eval-every", "10", "--save-at", "5,15,25"]
-    process = subprocess.Popen(
+    code, output = stderr_on_a_terminal(
         [sys.executable, "-m", "maskkit", "train", str(mask_file), *args, "--progress",
          "-o", str(tmp_path / "out.safetensors")],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, cwd=ROOT, env=env,
+        env=env, cwd=ROOT,
     )  # fmt: skip
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(leader)
-    assert process.wait(timeout=120) == 0, output.decode(errors="replace")
+    assert code == 0, output.decode(errors="replace")
     segments = [s.strip() for s in re.split(rb"[\r\n]", ANSI.sub(b"", output)) if s.strip()]
     logged = [s for s in segments if b"maskkit: " in s]
     assert sum(b"saved the weights of step" in s for s in logged) == 3

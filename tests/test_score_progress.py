@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 from maskkit import stages
 from maskkit.format import load
 from tests.conftest import ROOT
+from tests.terminal import stderr_on_a_terminal
 
 
 class Recorder:
@@ -58,23 +58,8 @@ def test_cli_shows_synflow_rounds_on_a_terminal_only(tmp_path):
     args = [sys.executable, "-m", "maskkit", "score", "--model", "lenet300", "--method",
             "synflow", "--sparsity", "0.9", "--rounds", "30", "-o", str(out)]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", TERM="xterm", COLUMNS="100")
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, cwd=ROOT,
-        env=env,
-    )  # fmt: skip
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
-    assert process.wait(timeout=120) == 0, seen.decode(errors="replace")
+    code, seen = stderr_on_a_terminal(args, env=env, cwd=ROOT)
+    assert code == 0, seen.decode(errors="replace")
     assert re.search(rb"synflow rounds.*\d+/30", re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", seen))
     assert load(str(out), kind="scores").numel == 266200
     piped = subprocess.run(args, capture_output=True, cwd=ROOT, env=env)
